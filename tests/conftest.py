@@ -1,0 +1,136 @@
+"""Every database-backed test runs twice: on a SQLite file and on a throw-away PostgreSQL database.
+
+PostgreSQL comes from TRACKER_TEST_POSTGRES_URL (default: this machine's
+server). Without one the PostgreSQL half is skipped with a one-line reason,
+unless TRACKER_TEST_REQUIRE_POSTGRES=1 (as in CI), where it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from tests import factories
+from tracker import schema
+from tracker.config import Settings
+from tracker.db import create_engine
+from tracker.main import TrackerApp, create_app
+from tracker.models import Base
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TRACKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("TRACKER_TEST_REQUIRE_POSTGRES") == "1"
+BASE_URL = "https://go.test"
+CLIENT_IP = "203.0.113.7"
+
+
+async def _postgres_admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _postgres_database() -> Iterator[str]:
+    name = f"tracker_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database migrated by Alembic to head, for the whole session."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'tracker.db'}"
+        schema.upgrade(url)
+        yield url
+        return
+    for url in _postgres_database():
+        schema.upgrade(url)
+        yield url
+
+
+async def empty_database(database_url: str) -> None:
+    """Delete every row, so the next test starts from a migrated, empty database."""
+    engine = create_engine(database_url)
+    tables = [table.name for table in Base.metadata.sorted_tables]
+    try:
+        async with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                await connection.execute(
+                    text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                )
+            else:
+                for table in reversed(tables):
+                    await connection.execute(text(f"DELETE FROM {table}"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def clean_database(database_url: str) -> AsyncIterator[str]:
+    yield database_url
+    await empty_database(database_url)
+
+
+@pytest.fixture
+def settings(clean_database: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=clean_database,
+        base_url=BASE_URL,
+        spool_dir=tmp_path / "spool",
+        click_flush_interval=0.05,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[TrackerApp]:
+    application = create_app(settings)
+    async with application.lifespan():
+        yield application
+
+
+@pytest.fixture
+async def client(app: TrackerApp) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the ASGI app, as an anonymous visitor from CLIENT_IP."""
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51515))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        yield http
+
+
+@pytest.fixture
+async def api_key(app: TrackerApp) -> str:
+    return await factories.create_api_key(app)
+
+
+@pytest.fixture
+async def api(app: TrackerApp, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client that carries a valid API key."""
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51516))
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as http:
+        yield http

@@ -1,0 +1,48 @@
+"""Plain async factories and readers for tests; data is made through the public API where it can be."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from tracker import auth
+from tracker.db import Base
+from tracker.main import TrackerApp
+from tracker.models import Click
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+
+
+async def create_api_key(app: TrackerApp, name: str = "tests") -> str:
+    async with app.runtime.sessionmaker() as session, session.begin():
+        _key, raw_key = await auth.create_key(session, name)
+    return raw_key
+
+
+async def create_link(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {"url": "https://shop.example.com/products/mug", **fields}
+    response = await api.post("/api/links", json=body)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def clicks(app: TrackerApp) -> list[Click]:
+    """Every click, once the writer has written what it holds."""
+    await app.runtime.click_writer.flush()
+    async with app.runtime.sessionmaker() as session:
+        return list((await session.scalars(select(Click).order_by(Click.clicked_at))).all())
+
+
+async def count(app: TrackerApp, model: type[Base]) -> int:
+    async with app.runtime.sessionmaker() as session:
+        return (await session.scalar(select(func.count()).select_from(model))) or 0

@@ -1,0 +1,129 @@
+"""Who clicked, as far as a privacy-respecting service may know.
+
+Pure functions: the client address behind trusted proxies, the salted visitor
+hash (the address itself is never kept), and the user-agent reading (device,
+browser, OS, bot) that the click writer does off the request path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from crawlerdetect import CrawlerDetect
+from ua_parser import parse as parse_user_agent
+
+from tracker.config import IPNetwork
+
+MAX_USER_AGENT = 512
+MAX_REFERRER = 1024
+
+_crawlers = CrawlerDetect()
+_TABLET_HINTS = ("ipad", "tablet", "kindle", "silk/", "playbook", "nexus 7", "nexus 10")
+
+
+@dataclass(frozen=True, slots=True)
+class UserAgentInfo:
+    is_bot: bool
+    device_type: str  # desktop, mobile, tablet, bot, other
+    browser: str | None
+    os: str | None
+
+
+def _family(value: str | None) -> str | None:
+    return None if value in (None, "Other") else value
+
+
+@lru_cache(maxsize=20_000)
+def read_user_agent(user_agent: str) -> UserAgentInfo:
+    """Device, browser, OS and the bot flag; cached because a viral post repeats a few UAs."""
+    if not user_agent.strip():
+        # Every browser sends a User-Agent; a bare request is a script.
+        return UserAgentInfo(True, "bot", None, None)
+    parsed = parse_user_agent(user_agent)
+    browser = _family(parsed.user_agent.family if parsed.user_agent else None)
+    os_name = _family(parsed.os.family if parsed.os else None)
+    is_bot = _crawlers.isCrawler(user_agent) or (
+        parsed.device is not None and parsed.device.family == "Spider"
+    )
+    lowered = user_agent.lower()
+    if is_bot:
+        device = "bot"
+    elif any(hint in lowered for hint in _TABLET_HINTS) or (
+        "android" in lowered and "mobile" not in lowered
+    ):
+        device = "tablet"
+    elif "mobi" in lowered or os_name in ("iOS", "Android"):
+        device = "mobile"
+    elif os_name is not None:
+        device = "desktop"
+    else:
+        device = "other"
+    return UserAgentInfo(is_bot, device, browser, os_name)
+
+
+def referrer_host(referrer: str | None) -> str | None:
+    if not referrer:
+        return None
+    try:
+        host = urlsplit(referrer).hostname
+    except ValueError:
+        return None
+    return host[:255] if host else None
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def in_networks(address: str, networks: Sequence[IPNetwork]) -> bool:
+    parsed = _parse_ip(address)
+    return parsed is not None and any(parsed in network for network in networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
+) -> str:
+    """The socket peer, or the X-Forwarded-For entry added by the nearest untrusted hop.
+
+    The header is read right to left: entries appended by trusted proxies are
+    skipped, and the first one a trusted proxy received from outside wins.
+    Anything the client wrote itself (further left) is never believed.
+    """
+    address = peer or ""
+    if not trusted or not forwarded_for or not in_networks(address, trusted):
+        return address
+    for entry in reversed(forwarded_for.split(",")):
+        candidate = entry.strip()
+        if _parse_ip(candidate) is None:
+            return address  # a malformed hop: stop believing the chain
+        address = candidate
+        if not in_networks(candidate, trusted):
+            break
+    return address
+
+
+def visitor_hash(salt: bytes, address: str, user_agent: str) -> str:
+    """Same visitor, same day: same hash. Tomorrow's salt makes it a stranger again."""
+    digest = hashlib.blake2b(digest_size=16, key=salt)
+    digest.update(address.encode())
+    digest.update(b"\x00")
+    digest.update(user_agent.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def country(value: str | None) -> str | None:
+    """A two-letter code from the trusted proxy header, upper case; anything else is no country."""
+    if value and len(value) == 2 and value.isascii() and value.isalpha():
+        return value.upper()
+    return None

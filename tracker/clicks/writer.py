@@ -1,0 +1,244 @@
+"""The click writer: redirects hand it clicks, it writes them in batches and loses none.
+
+A redirect only appends to an in-memory queue; a background task turns the
+queue into multi-row inserts. When the database is away the queue grows, and
+past `click_memory_limit` it is spooled to local disk (fsynced, renamed into
+place); spooled files are replayed once writes succeed again. On shutdown the
+queue is drained, or spooled if the database cannot take it. Inserts ignore
+click ids already present, so a replay after a half-finished write is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
+from tracker.config import Settings
+from tracker.db import insert_ignoring_duplicates
+from tracker.models import Click
+
+log = logging.getLogger(__name__)
+
+_WRITE_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+_MAX_BACKOFF = 5.0
+
+
+@dataclass(slots=True)
+class PendingClick:
+    """A click as the redirect saw it: no IP address, the user agent not yet parsed."""
+
+    id: str
+    link_id: int
+    clicked_at: datetime
+    user_agent: str
+    referrer: str | None
+    visitor_hash: str
+    country: str | None
+    query: dict[str, str] | None
+    # Known at request time only for links with max_clicks, which must count humans.
+    is_bot: bool | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        agent = read_user_agent(self.user_agent)
+        referrer = self.referrer[:MAX_REFERRER] if self.referrer else None
+        return {
+            "id": self.id,
+            "link_id": self.link_id,
+            "clicked_at": self.clicked_at,
+            "referrer_host": referrer_host(referrer),
+            "referrer": referrer,
+            "user_agent": self.user_agent[:MAX_USER_AGENT] or None,
+            "device_type": agent.device_type,
+            "browser": agent.browser,
+            "os": agent.os,
+            "is_bot": agent.is_bot if self.is_bot is None else self.is_bot,
+            "visitor_hash": self.visitor_hash,
+            "country": self.country,
+            "query": self.query,
+        }
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["clicked_at"] = self.clicked_at.isoformat()
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> PendingClick:
+        data = json.loads(line)
+        data["clicked_at"] = datetime.fromisoformat(data["clicked_at"])
+        return cls(**data)
+
+
+def _rows(batch: Iterable[PendingClick]) -> list[dict[str, Any]]:
+    return [click.to_row() for click in batch]
+
+
+class ClickWriter:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        dialect_name: str,
+        settings: Settings,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._insert = insert_ignoring_duplicates(Click, dialect_name)
+        self._batch_size = settings.click_batch_size
+        self._interval = settings.click_flush_interval
+        self._memory_limit = settings.click_memory_limit
+        self._spool_dir = settings.spool_dir
+        self._queue: deque[PendingClick] = deque()
+        self._pending_humans: Counter[int] = Counter()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    # -- the redirect's side -------------------------------------------------
+
+    def enqueue(self, click: PendingClick) -> None:
+        self._queue.append(click)
+        if click.is_bot is False:
+            self._pending_humans[click.link_id] += 1
+        if len(self._queue) >= self._batch_size:
+            self._wake.set()
+
+    async def write_now(self, click: PendingClick) -> None:
+        """Write one click before answering (`TRACKER_CLICK_WRITE=sync`); queue it if that fails."""
+        try:
+            await self._write([click])
+        except _WRITE_ERRORS as exc:
+            log.warning("synchronous click write failed, queued instead: %s", exc)
+            self.enqueue(click)
+
+    def pending_human_clicks(self, link_id: int) -> int:
+        return self._pending_humans[link_id]
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="click-writer")
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        """Drain the queue; whatever the database will not take goes to the spool."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        try:
+            await self.flush()
+        except _WRITE_ERRORS as exc:
+            log.error("database unavailable at shutdown, spooling %d clicks: %s", self.queued, exc)
+            await self._spool_queue()
+
+    # -- the background side ---------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = self._interval
+        await self._replay_spool_safely()
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            self._wake.clear()
+            if self._closing:
+                return
+            try:
+                await self.flush()
+                backoff = self._interval
+            except _WRITE_ERRORS as exc:
+                backoff = min(max(backoff * 2, 0.1), _MAX_BACKOFF)
+                log.error("click batch not written (%d queued), retrying: %s", self.queued, exc)
+                if len(self._queue) > self._memory_limit:
+                    await self._spool_queue()
+                continue
+            if self._spool_files():
+                await self._replay_spool_safely()
+
+    async def flush(self) -> None:
+        """Write everything queued now; raises if the database refuses (the clicks stay queued)."""
+        while self._queue:
+            count = min(self._batch_size, len(self._queue))
+            batch = [self._queue.popleft() for _ in range(count)]
+            try:
+                await self._write(batch)
+            except BaseException:
+                self._queue.extendleft(reversed(batch))
+                raise
+            self._forget_humans(batch)
+
+    def _forget_humans(self, batch: list[PendingClick]) -> None:
+        """Written (or spooled) humans are no longer pending; the database now counts them."""
+        for click in batch:
+            if click.is_bot is False:
+                self._pending_humans[click.link_id] -= 1
+        self._pending_humans = +self._pending_humans  # drops the zeros
+
+    async def _write(self, batch: list[PendingClick]) -> None:
+        rows = await asyncio.to_thread(_rows, batch)
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(self._insert, rows)
+        self.written += len(batch)
+
+    # -- the disk spool --------------------------------------------------------
+
+    def _spool_files(self) -> list[Path]:
+        if not self._spool_dir.is_dir():
+            return []
+        return sorted(self._spool_dir.glob("clicks-*.jsonl"))
+
+    async def _spool_queue(self) -> None:
+        batch = list(self._queue)
+        if not batch:
+            return
+        await asyncio.to_thread(self._spool_write, batch)
+        self._queue.clear()
+        self._forget_humans(batch)
+        log.warning("spooled %d clicks to %s", len(batch), self._spool_dir)
+
+    def _spool_write(self, batch: list[PendingClick]) -> None:
+        self._spool_dir.mkdir(parents=True, exist_ok=True)
+        name = f"clicks-{os.getpid()}-{batch[0].clicked_at.timestamp():.6f}-{len(batch)}"
+        temporary = self._spool_dir / f".{name}.tmp"
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.writelines(click.to_json() + "\n" for click in batch)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.rename(self._spool_dir / f"{name}.jsonl")
+
+    async def _replay_spool_safely(self) -> None:
+        try:
+            await self._replay_spool()
+        except _WRITE_ERRORS as exc:
+            log.error("spooled clicks not replayed yet: %s", exc)
+
+    async def _replay_spool(self) -> None:
+        for path in self._spool_files():
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                continue  # another process replayed it
+            clicks = [PendingClick.from_json(line) for line in lines if line]
+            for start in range(0, len(clicks), self._batch_size):
+                await self._write(clicks[start : start + self._batch_size])
+            path.unlink(missing_ok=True)
+            log.info("replayed %d spooled clicks from %s", len(clicks), path.name)

@@ -1,0 +1,122 @@
+"""Settings, read once from ``TRACKER_*`` environment variables and ``.env``.
+
+Nothing else in the package reads ``os.environ``: code receives a ``Settings``
+instance, so tests build their own instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tracker.db"
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` and ``sqlite://`` forms and add the async driver."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("must look like sqlite:///path.db or postgresql://user@host/db")
+    scheme = _DRIVERS.get(scheme, scheme)
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ValueError(
+            "only SQLite (sqlite+aiosqlite) and PostgreSQL (postgresql+asyncpg) are supported"
+        )
+    return f"{scheme}://{rest}"
+
+
+def _split_networks(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; `tracker config` prints them with secrets masked."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRACKER_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the database")
+    base_url: str = Field("http://127.0.0.1:8000", description="public origin of the short links")
+    click_id_param: str = Field("tclid", description="query parameter carrying the click id")
+    click_write: Literal["async", "sync"] = Field(
+        "async", description="async: clicks are written in batches; sync: before the redirect"
+    )
+    click_batch_size: int = Field(500, ge=1, le=50_000, description="clicks per insert")
+    click_flush_interval: float = Field(
+        0.25, gt=0, le=3600, description="seconds between click batch writes"
+    )
+    click_memory_limit: int = Field(
+        100_000, ge=1, description="clicks held in memory during an outage before spooling to disk"
+    )
+    spool_dir: Path = Field(
+        Path("./tracker-spool"), description="where unwritten clicks wait during an outage"
+    )
+    link_cache_ttl: float = Field(
+        30.0, ge=0, le=86_400, description="seconds a resolved slug is served from memory"
+    )
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=list, description="CIDRs whose X-Forwarded-For is believed"
+    )
+    ignored_networks: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=list, description="CIDRs redirected but not logged"
+    )
+    country_header: str | None = Field(
+        None, description="trusted proxy header with the visitor's country, e.g. CF-IPCountry"
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http(s) origin such as https://go.example.com")
+        return value.rstrip("/")
+
+    @field_validator("click_id_param")
+    @classmethod
+    def _click_id_param(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", value):
+            raise ValueError("must be 1-32 letters, digits or underscores")
+        return value
+
+    @field_validator("trusted_proxies", "ignored_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        return _split_networks(value)
+
+    @field_validator("country_header")
+    @classmethod
+    def _country_header(cls, value: str | None) -> str | None:
+        return value.lower() if value else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,82 @@
+"""Domain errors that know their HTTP status, and the handlers that render them.
+
+    TrackerError (500)
+    ├── Unauthorized (401)
+    ├── NotFound (404)
+    │   └── LinkNotFound
+    ├── Conflict (409)
+    │   └── SlugTaken
+    └── Unprocessable (422)
+
+Services raise these and never ``HTTPException``; one handler turns them into
+``{"detail": "..."}``. Malformed JSON is a 400, a well-formed body of the
+wrong shape a 422 naming the field (FastAPI's own format).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+class TrackerError(Exception):
+    status_code: ClassVar[int] = 500
+    headers: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthorized(TrackerError):
+    status_code = 401
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class NotFound(TrackerError):
+    status_code = 404
+
+
+class LinkNotFound(NotFound):
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"no link with slug {slug!r}")
+
+
+class Conflict(TrackerError):
+    status_code = 409
+
+
+class SlugTaken(Conflict):
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"slug {slug!r} is already taken")
+        self.slug = slug
+
+
+class Unprocessable(TrackerError):
+    """A well-formed request that breaks a rule the schema cannot express."""
+
+    status_code = 422
+
+
+async def _tracker_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TrackerError)
+    return JSONResponse({"detail": exc.message}, exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return JSONResponse({"detail": "malformed JSON body"}, 400)
+    # The offending input is left out: it may be huge, binary or a secret.
+    detail = [{key: error[key] for key in ("type", "loc", "msg")} for error in errors]
+    return JSONResponse({"detail": jsonable_encoder(detail)}, 422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TrackerError, _tracker_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

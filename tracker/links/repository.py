@@ -1,0 +1,71 @@
+"""The SQL of links: nothing outside this module builds queries on `links`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from tracker.models import Link, LinkTag
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFilter:
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    tag: str | None = None
+    q: str | None = None
+
+
+def _live() -> Select[Link]:
+    return select(Link).where(Link.deleted_at.is_(None)).options(selectinload(Link.tags))
+
+
+async def get_by_slug(session: AsyncSession, slug: str) -> Link | None:
+    """A link that was not deleted, with its tags."""
+    return await session.scalar(_live().where(Link.slug == slug))
+
+
+async def taken_slugs(session: AsyncSession, slugs: Iterable[str]) -> set[str]:
+    """Which of ``slugs`` exist, deleted links included: a slug is never reused."""
+    wanted = list(slugs)
+    if not wanted:
+        return set()
+    return set((await session.scalars(select(Link.slug).where(Link.slug.in_(wanted)))).all())
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_links(
+    session: AsyncSession, filters: LinkFilter, after_id: int | None, limit: int
+) -> list[Link]:
+    """Newest first, keyset-paginated on the id."""
+    query = _live().order_by(Link.id.desc()).limit(limit)
+    if after_id is not None:
+        query = query.where(Link.id < after_id)
+    for column, value in (
+        (Link.utm_source, filters.utm_source),
+        (Link.utm_medium, filters.utm_medium),
+        (Link.utm_campaign, filters.utm_campaign),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if filters.tag is not None:
+        query = query.where(exists().where(LinkTag.link_id == Link.id, LinkTag.tag == filters.tag))
+    if filters.q:
+        pattern = f"%{_escape_like(filters.q.lower())}%"
+        query = query.where(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (Link.slug, Link.title, Link.url)
+                )
+            )
+        )
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,116 @@
+"""The ASGI application: the redirect path in front, the FastAPI app for everything else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tracker import health
+from tracker.config import Settings, get_settings
+from tracker.errors import install_error_handlers
+from tracker.links import slugs
+from tracker.links.router import router as links_router
+from tracker.redirect.router import RedirectHandler
+from tracker.runtime import Runtime
+
+
+class BodySizeLimit:
+    """Refuse bodies over the limit with 413, before they are read whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _too_large(send, self.max_bytes)
+                return
+        received = 0
+        refused = False
+
+        async def limited_receive() -> Message:
+            # Past the limit: answer 413 ourselves and tell the app the client went away.
+            nonlocal received, refused
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes and not refused:
+                refused = True
+                await _too_large(send, self.max_bytes)
+                return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+async def _too_large(send: Send, max_bytes: int) -> None:
+    body = f'{{"detail":"request body over {max_bytes} bytes"}}'.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class TrackerApp:
+    """Single-segment paths that can be slugs go straight to the redirect; the rest to FastAPI."""
+
+    def __init__(self, api: FastAPI, runtime: Runtime) -> None:
+        self.api = api
+        self.runtime = runtime
+        self._redirect = RedirectHandler(runtime)
+        self._asgi = BodySizeLimit(api, runtime.settings.max_body_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            slug = scope["path"][1:]
+            if "/" not in slug and slugs.is_valid(slug):
+                await self._redirect(scope, receive, send, slug)
+                return
+        await self._asgi(scope, receive, send)
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]:
+        """Start and stop the runtime without a server (tests, scripts)."""
+        return self.api.router.lifespan_context(self.api)  # type: ignore[return-value]
+
+
+def create_app(settings: Settings | None = None) -> TrackerApp:
+    settings = settings or get_settings()
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    api = FastAPI(
+        title="Tracker",
+        summary="UTM short links, click logging and order attribution.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    api.state.runtime = runtime
+    install_error_handlers(api)
+    api.include_router(health.router)
+    api.include_router(links_router)
+    return TrackerApp(api, runtime)

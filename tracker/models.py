@@ -1,0 +1,100 @@
+"""Every table, so that Alembic sees one metadata."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.db import Base, BigIntPK, UTCDateTime, utcnow
+
+
+class ApiKey(Base):
+    """A management key; only its SHA-256 is kept, the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Link(Base):
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    utm_source: Mapped[str | None] = mapped_column(String(200), index=True)
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200), index=True)
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(500))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_clicks: Mapped[int | None] = mapped_column(Integer)
+    redirect_status: Mapped[int] = mapped_column(SmallInteger, default=302)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    tags: Mapped[list[LinkTag]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", order_by="LinkTag.tag"
+    )
+
+
+class LinkTag(Base):
+    __tablename__ = "link_tags"
+
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class Click(Base):
+    """One GET of a live short link. Holds a visitor hash, never an IP address."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (Index("ix_clicks_link_id_clicked_at", "link_id", "clicked_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"))
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    referrer_host: Mapped[str | None] = mapped_column(String(255))
+    referrer: Mapped[str | None] = mapped_column(String(1024))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    device_type: Mapped[str] = mapped_column(String(16))
+    browser: Mapped[str | None] = mapped_column(String(64))
+    os: Mapped[str | None] = mapped_column(String(64))
+    is_bot: Mapped[bool] = mapped_column(Boolean)
+    visitor_hash: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(2))
+    query: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class VisitorSalt(Base):
+    """The secret of one UTC day for visitor hashes; deleted when the day is over."""
+
+    __tablename__ = "visitor_salts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -1,0 +1,156 @@
+"""Slug -> live link, held in process memory so that a redirect rarely touches the database.
+
+Entries live `link_cache_ttl` seconds (unknown slugs a shorter time, so a link
+minted by another process is found quickly); changes made through this
+process's API drop their entry at once. When the database is away, an expired
+entry is served on: redirects keep working for every link this process knows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tracker.links.utm import UTM_FIELDS, destination, merge_query
+from tracker.models import Click, Link
+
+log = logging.getLogger(__name__)
+
+NEGATIVE_TTL = 2.0
+LOAD_TIMEOUT = 5.0
+MAX_ENTRIES = 200_000
+LOOKUP_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+
+
+@dataclass(slots=True)
+class CachedLink:
+    id: int
+    redirect_status: int
+    base: str  # the destination without query and fragment
+    query: str  # the destination's raw query, without the click id parameter
+    suffix: str  # "#fragment" or ""
+    gone: bool  # disabled or deleted
+    expires_at: datetime | None
+    max_clicks: int | None
+    human_clicks: int
+
+    def is_live(self, now: datetime) -> bool:
+        if self.gone or (self.expires_at is not None and now >= self.expires_at):
+            return False
+        return self.max_clicks is None or self.human_clicks < self.max_clicks
+
+    def location(self, forwarded: list[tuple[str, str]]) -> str:
+        """The destination with the short URL's own parameters merged in (they win)."""
+        query = merge_query(self.query, forwarded)
+        return f"{self.base}?{query}{self.suffix}" if query else f"{self.base}{self.suffix}"
+
+    @classmethod
+    def of(cls, link: Link, click_id_param: str, human_clicks: int) -> CachedLink:
+        target = urlsplit(destination(link.url, {f: getattr(link, f) for f in UTM_FIELDS}))
+        # Drop a click id parameter the shop URL may carry; ours is appended per click.
+        query = "&".join(
+            seg for seg in target.query.split("&") if seg and seg.split("=")[0] != click_id_param
+        )
+        return cls(
+            id=link.id,
+            redirect_status=link.redirect_status,
+            base=urlunsplit(target._replace(query="", fragment="")),
+            query=query,
+            suffix=f"#{target.fragment}" if target.fragment else "",
+            gone=link.disabled or link.deleted_at is not None,
+            expires_at=link.expires_at,
+            max_clicks=link.max_clicks,
+            human_clicks=human_clicks,
+        )
+
+
+class LinkCache:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        ttl: float,
+        click_id_param: str,
+        pending_human_clicks: Callable[[int], int],
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._ttl = ttl
+        self._click_id_param = click_id_param
+        self._pending_human_clicks = pending_human_clicks
+        self._entries: dict[str, tuple[float, CachedLink | None]] = {}
+        self._loading: dict[str, asyncio.Future[CachedLink | None]] = {}
+
+    async def get(self, slug: str) -> CachedLink | None:
+        """The link, or None if no such slug; raises only for an unknown slug in an outage."""
+        entry = self._entries.get(slug)
+        now = time.monotonic()
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        try:
+            link = await self._load_once(slug)
+        except LOOKUP_ERRORS as exc:
+            if entry is None:
+                raise
+            log.warning("link lookup failed, serving %r from memory: %s", slug, exc)
+            self._entries[slug] = (now + NEGATIVE_TTL, entry[1])
+            return entry[1]
+        self._store(slug, link, now)
+        return link
+
+    def forget(self, *slugs: str) -> None:
+        for slug in slugs:
+            self._entries.pop(slug, None)
+
+    def _store(self, slug: str, link: CachedLink | None, now: float) -> None:
+        if len(self._entries) >= MAX_ENTRIES:
+            self._evict(now)
+        ttl = self._ttl if link is not None else min(self._ttl, NEGATIVE_TTL)
+        self._entries[slug] = (now + ttl, link)
+
+    def _evict(self, now: float) -> None:
+        """Drop expired entries, then the oldest tenth: memory stays bounded under slug scans."""
+        self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+        for slug in list(self._entries)[: max(1, len(self._entries) // 10)]:
+            del self._entries[slug]
+
+    async def _load_once(self, slug: str) -> CachedLink | None:
+        """One database lookup per slug at a time, however many clicks wait on it."""
+        pending = self._loading.get(slug)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[CachedLink | None] = asyncio.get_running_loop().create_future()
+        self._loading[slug] = future
+        try:
+            link = await asyncio.wait_for(self._load(slug), LOAD_TIMEOUT)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters, if any, get it too
+            raise
+        else:
+            future.set_result(link)
+            return link
+        finally:
+            del self._loading[slug]
+
+    async def _load(self, slug: str) -> CachedLink | None:
+        async with self._sessionmaker() as session:
+            link = await session.scalar(select(Link).where(Link.slug == slug))
+            if link is None:
+                return None
+            humans = 0
+            if link.max_clicks is not None:
+                written = await session.scalar(
+                    select(func.count())
+                    .select_from(Click)
+                    .where(Click.link_id == link.id, Click.is_bot.is_(False))
+                )
+                humans = (written or 0) + self._pending_human_clicks(link.id)
+        return CachedLink.of(link, self._click_id_param, humans)

@@ -1,0 +1,176 @@
+"""GET/HEAD /{slug}: the hot path, a plain ASGI handler that bypasses FastAPI's routing.
+
+It resolves the slug from the in-process cache, answers the redirect, and
+hands the click to the writer's queue; the user agent is parsed later, by the
+writer, unless the link counts human clicks (`max_clicks`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import secrets
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+from starlette.types import Receive, Scope, Send
+
+from tracker.clicks import visitor
+from tracker.clicks.writer import PendingClick
+from tracker.db import utcnow
+from tracker.links.utm import UTM_FIELDS
+from tracker.redirect.cache import LOOKUP_ERRORS, CachedLink
+from tracker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_FORWARDED_QUERY = 4096
+_NO_STORE = (b"cache-control", b"private, no-store")
+
+_PAGES = {
+    404: ("Link not found", "There is no link at this address."),
+    405: ("Method not allowed", "Short links answer GET and HEAD only."),
+    410: ("Link gone", "This link has expired or was switched off."),
+    414: ("Address too long", "The address carries too many parameters."),
+    503: ("Try again shortly", "The service cannot look this link up right now."),
+}
+
+
+def new_click_id() -> str:
+    """128 random bits, URL-safe base64 (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+class RedirectHandler:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        settings = runtime.settings
+        self._param = settings.click_id_param
+        self._sync = settings.click_write == "sync"
+        self._trusted = settings.trusted_proxies
+        self._ignored = settings.ignored_networks
+        self._country_header = (settings.country_header or "").encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, slug: str) -> None:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _page(send, scope, 405, extra=[(b"allow", b"GET, HEAD")])
+            return
+        raw_query: bytes = scope["query_string"]
+        if len(raw_query) > MAX_FORWARDED_QUERY:
+            await _page(send, scope, 414)
+            return
+        try:
+            link = await self._runtime.link_cache.get(slug)
+        except LOOKUP_ERRORS as exc:
+            log.error("link lookup failed for an unknown slug: %s", exc)
+            await _page(send, scope, 503, extra=[(b"retry-after", b"5")])
+            return
+        now = utcnow()
+        if link is None:
+            await _page(send, scope, 404)
+            return
+        if not link.is_live(now):
+            await _page(send, scope, 410)
+            return
+
+        forwarded = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
+        if method == "HEAD":
+            location = link.location(forwarded)
+        else:
+            click_id = new_click_id()
+            location = link.location([*forwarded, (self._param, click_id)])
+            await self._log_click(scope, link, click_id, now, forwarded)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": link.redirect_status,
+                "headers": [
+                    (b"location", location.encode("ascii")),
+                    _NO_STORE,
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _log_click(
+        self,
+        scope: Scope,
+        link: CachedLink,
+        click_id: str,
+        now: datetime,
+        forwarded: list[tuple[str, str]],
+    ) -> None:
+        headers = _headers(scope, self._country_header)
+        peer = scope.get("client")
+        address = visitor.client_address(
+            peer[0] if peer else None, headers.get(b"x-forwarded-for"), self._trusted
+        )
+        if self._ignored and visitor.in_networks(address, self._ignored):
+            return
+        user_agent = headers.get(b"user-agent", "")
+        query = {key: value for key, value in forwarded if key in UTM_FIELDS}
+        click = PendingClick(
+            id=click_id,
+            link_id=link.id,
+            clicked_at=now,
+            user_agent=user_agent,
+            referrer=headers.get(b"referer"),
+            visitor_hash=visitor.visitor_hash(
+                self._runtime.salts.for_day(now.date()), address, user_agent
+            ),
+            country=visitor.country(headers.get(b"country")),
+            query=query or None,
+        )
+        if link.max_clicks is not None:
+            click.is_bot = visitor.read_user_agent(user_agent).is_bot
+            if not click.is_bot:
+                link.human_clicks += 1
+        writer = self._runtime.click_writer
+        if self._sync:
+            await writer.write_now(click)
+        else:
+            writer.enqueue(click)
+
+
+def _headers(scope: Scope, country_header: bytes) -> dict[bytes, str]:
+    """The few request headers a click needs, decoded; the country one under b"country"."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in (b"user-agent", b"referer", b"x-forwarded-for", b"accept"):
+            found[name] = value.decode("latin-1")
+        elif country_header and name == country_header:
+            found[b"country"] = value.decode("latin-1")
+    return found
+
+
+def _wants_json(scope: Scope) -> bool:
+    accept = _headers(scope, b"").get(b"accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+async def _page(
+    send: Send, scope: Scope, status: int, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A small HTML page for people, JSON for programs that ask for it."""
+    title, text = _PAGES[status]
+    if _wants_json(scope):
+        body = json.dumps({"detail": text}).encode()
+        content_type = b"application/json"
+    else:
+        body = (
+            "<!doctype html><html lang=en><meta charset=utf-8>"
+            f"<title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></html>"
+        ).encode()
+        content_type = b"text/html; charset=utf-8"
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        _NO_STORE,
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
