@@ -1,7 +1,9 @@
-"""Plain async factories and readers for tests; data is made through the public API where it can be."""
+"""Plain async factories and readers for tests; data goes in through the public API where it can."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -41,6 +43,14 @@ async def clicks(app: TrackerApp) -> list[Click]:
     await app.runtime.click_writer.flush()
     async with app.runtime.sessionmaker() as session:
         return list((await session.scalars(select(Click).order_by(Click.clicked_at))).all())
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Wait until ``condition`` holds, for work that background tasks finish."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 async def count(app: TrackerApp, model: type[Base]) -> int:

@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker import auth, schema
@@ -92,8 +93,11 @@ def show_config() -> None:
     settings = _settings()
     shown: dict[str, object] = {}
     for name, value in settings.model_dump(mode="json").items():
-        secret = value and any(word in name for word in _SECRET_WORDS)
-        shown[f"TRACKER_{name.upper()}"] = "********" if secret else value
+        if name == "database_url":
+            value = make_url(value).render_as_string(hide_password=True)
+        elif value and any(word in name for word in _SECRET_WORDS):
+            value = "********"
+        shown[f"TRACKER_{name.upper()}"] = value
     typer.echo(json.dumps(shown, indent=2))
 
 

@@ -75,7 +75,9 @@ class RedirectHandler:
             await _page(send, scope, 410)
             return
 
-        forwarded = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
+        # A click id on the short URL itself is someone else's (or forged): ours replaces it.
+        pairs = parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True)
+        forwarded = [(key, value) for key, value in pairs if key != self._param]
         if method == "HEAD":
             location = link.location(forwarded)
         else:

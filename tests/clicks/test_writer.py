@@ -1,0 +1,118 @@
+"""The click writer loses nothing: outages spill to the disk spool, which is replayed later."""
+
+from __future__ import annotations
+
+import secrets
+
+import httpx
+
+from tests import factories
+from tracker.clicks.writer import ClickWriter, PendingClick
+from tracker.config import Settings
+from tracker.db import create_engine, create_sessionmaker, utcnow
+from tracker.main import TrackerApp
+from tracker.models import Click, Link
+
+
+def _unreachable(settings: Settings) -> str:
+    """A URL of the same kind as the test database, where no database answers."""
+    if settings.is_sqlite:
+        return "sqlite+aiosqlite:////nonexistent-directory/tracker.db"
+    return "postgresql+asyncpg://postgres@127.0.0.1:9/nothing"
+
+
+def _clicks(link_id: int, count: int) -> list[PendingClick]:
+    return [
+        PendingClick(
+            id=secrets.token_urlsafe(16),
+            link_id=link_id,
+            clicked_at=utcnow(),
+            user_agent=factories.IPHONE,
+            referrer="https://t.co/x",
+            visitor_hash="0" * 32,
+            country="FR",
+            query=None,
+        )
+        for _ in range(count)
+    ]
+
+
+async def _link_id(app: TrackerApp, api: httpx.AsyncClient) -> int:
+    await factories.create_link(api, slug="w")
+    async with app.runtime.sessionmaker() as session:
+        link = await session.get(Link, 1)
+        assert link is not None
+        return link.id
+
+
+class TestOutage:
+    async def test_clicks_over_the_memory_limit_are_spooled_and_replayed(
+        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        link_id = await _link_id(app, api)
+        engine = create_engine(_unreachable(settings))
+        writer = ClickWriter(
+            create_sessionmaker(engine),
+            engine.dialect.name,
+            settings.model_copy(update={"click_memory_limit": 5}),
+        )
+        writer.start()
+        sent = _clicks(link_id, 12)
+        for click in sent:
+            writer.enqueue(click)
+
+        async def spooled() -> bool:
+            return writer.queued == 0
+
+        await factories.eventually(spooled)
+        await writer.stop()
+        await engine.dispose()
+
+        # The healthy app's writer finds the spool and writes it; the files go.
+        async def replayed() -> bool:
+            return await factories.count(app, Click) == 12
+
+        await factories.eventually(replayed)
+        assert {click.id for click in await factories.clicks(app)} == {c.id for c in sent}
+        assert list(settings.spool_dir.glob("*")) == []
+
+    async def test_shutdown_during_an_outage_spools_the_queue(
+        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        link_id = await _link_id(app, api)
+        await app.runtime.click_writer.stop()  # keep the healthy writer from replaying meanwhile
+        engine = create_engine(_unreachable(settings))
+        writer = ClickWriter(create_sessionmaker(engine), engine.dialect.name, settings)
+        writer.start()
+        for click in _clicks(link_id, 7):
+            writer.enqueue(click)
+        await writer.stop()
+        await engine.dispose()
+        (spool,) = settings.spool_dir.glob("clicks-*.jsonl")
+        lines = spool.read_text().splitlines()
+        assert len(lines) == 7
+        assert all(PendingClick.from_json(line).country == "FR" for line in lines)
+        # The next process start replays it.
+        replaying = ClickWriter(app.runtime.sessionmaker, app.runtime.engine.dialect.name, settings)
+        replaying.start()
+
+        async def replayed() -> bool:
+            return await factories.count(app, Click) == 7
+
+        await factories.eventually(replayed)
+        await replaying.stop()
+        assert not spool.exists()
+
+    async def test_a_replay_after_a_half_finished_write_adds_no_duplicates(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        link_id = await _link_id(app, api)
+        writer = app.runtime.click_writer
+        batch = _clicks(link_id, 3)
+        for click in batch:
+            writer.enqueue(click)
+        await writer.flush()
+        for click in batch:
+            writer.enqueue(click)
+        await writer.flush()
+        assert await factories.count(app, Click) == 3

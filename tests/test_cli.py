@@ -1,0 +1,91 @@
+"""The `tracker` command, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tracker.config import Settings
+from tracker.main import create_app
+
+
+def tracker(
+    *args: str, database_url: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("TRACKER_")
+    }
+    environment.update({"TRACKER_DATABASE_URL": database_url, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+
+class TestKeys:
+    def test_create_works_on_a_fresh_install(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+        created = tracker("keys", "create", "--name", "laptop", database_url=url)
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.splitlines()[-1]
+        assert key.startswith("trk_") and len(key) > 40 and " " not in key
+        assert key not in (tmp_path / "fresh.db").read_bytes().decode("latin-1")
+
+    async def test_create_list_revoke_and_the_api_agrees(
+        self, clean_database: str, tmp_path: Path
+    ) -> None:
+        created = tracker("keys", "create", "--name", "ci bot", database_url=clean_database)
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.splitlines()[-1]
+        listed = tracker("keys", "list", database_url=clean_database)
+        assert "ci bot" in listed.stdout and "active" in listed.stdout
+        assert key not in listed.stdout and key[:12] in listed.stdout
+
+        app = create_app(Settings(_env_file=None, database_url=clean_database, spool_dir=tmp_path))  # type: ignore[call-arg]
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                headers = {"Authorization": f"Bearer {key}"}
+                assert (await http.get("/api/links", headers=headers)).status_code == 200
+                revoked = tracker("keys", "revoke", "1", database_url=clean_database)
+                assert revoked.returncode == 0, revoked.stderr
+                assert (await http.get("/api/links", headers=headers)).status_code == 401
+        assert "revoked" in tracker("keys", "list", database_url=clean_database).stdout
+        missing = tracker("keys", "revoke", "99", database_url=clean_database)
+        assert missing.returncode == 1 and "no API key with id 99" in missing.stderr
+
+
+class TestConfig:
+    def test_prints_settings_with_the_password_masked(self) -> None:
+        shown = tracker("config", database_url="postgresql://app:hunter2@db.internal/tracker")
+        assert shown.returncode == 0, shown.stderr
+        assert "hunter2" not in shown.stdout
+        assert (
+            '"TRACKER_DATABASE_URL": "postgresql+asyncpg://app:***@db.internal/tracker"'
+            in shown.stdout
+        )
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("TRACKER_CLICK_BATCH_SIZE", "-1"),
+            ("TRACKER_DATABASE_URL", "mysql://db/x"),
+            ("TRACKER_BASE_URL", "go.example.com"),
+            ("TRACKER_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TRACKER_CLICK_WRITE", "sometimes"),
+        ],
+    )
+    def test_an_invalid_setting_fails_fast_with_one_line(self, name: str, value: str) -> None:
+        result = tracker("config", database_url="sqlite:///x.db", env={name: value})
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"invalid setting {name}:")
