@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tests import factories
+from tests import factories, platforms
 from tracker import schema
 from tracker.config import Settings
 from tracker.db import create_engine
@@ -104,6 +104,10 @@ def settings(clean_database: str, tmp_path: Path) -> Settings:
         base_url=BASE_URL,
         spool_dir=tmp_path / "spool",
         click_flush_interval=0.05,
+        shopify_secret=platforms.SHOPIFY_SECRET,
+        woocommerce_secret=platforms.WOOCOMMERCE_SECRET,
+        stripe_secret=platforms.STRIPE_SECRET,
+        webhook_secret=platforms.WEBHOOK_SECRET,
     )
 
 

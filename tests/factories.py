@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from sqlalchemy import func, select
@@ -13,6 +14,8 @@ from tracker import auth
 from tracker.db import Base
 from tracker.main import TrackerApp
 from tracker.models import Click
+
+T = TypeVar("T")
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -36,6 +39,22 @@ async def create_link(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+async def click(client: httpx.AsyncClient, slug: str, app: TrackerApp | None = None) -> str:
+    """Follow a short link as a person would; the click id the shop receives. With ``app``,
+    wait until the click is written."""
+    response = await client.get(f"/{slug}", headers={"User-Agent": IPHONE})
+    assert response.status_code in (301, 302, 307, 308), response.text
+    (click_id,) = parse_qs(urlsplit(response.headers["location"]).query)["tclid"]
+    if app is not None:
+        await app.runtime.click_writer.flush()
+    return click_id
+
+
+async def rows(app: TrackerApp, model: type[T]) -> list[T]:
+    async with app.runtime.sessionmaker() as session:
+        return list((await session.scalars(select(model).order_by(model.id))).all())  # type: ignore[attr-defined]
 
 
 async def clicks(app: TrackerApp) -> list[Click]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
@@ -17,6 +18,8 @@ from tracker import auth, schema
 from tracker.config import Settings, get_settings
 from tracker.db import create_engine, create_sessionmaker
 from tracker.errors import TrackerError
+from tracker.orders import repository as orders_repository
+from tracker.orders import service as orders_service
 
 app = typer.Typer(
     help="Tracker: UTM short links, click logging and order attribution.", no_args_is_help=True
@@ -130,3 +133,56 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="the id shown by `key
     """Revoke a key: requests carrying it get 401 from now on."""
     key = _with_session(lambda session: auth.revoke_key(session, key_id))
     typer.echo(f"revoked API key {key.id} ({key.name})")
+
+
+@app.command()
+def deliveries(
+    failed: Annotated[bool, typer.Option("--failed", help="only those kept with an error")] = False,
+    reprocess: Annotated[
+        int | None, typer.Option(help="read delivery ID into orders again (after a fix)")
+    ] = None,
+) -> None:
+    """List stored webhook deliveries, or reprocess one."""
+    settings = _settings()
+    if reprocess is not None:
+
+        async def again(session: AsyncSession) -> str | None:
+            return await orders_service.process(session, reprocess, settings)
+
+        try:
+            error = _with_session(again)
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from exc
+        typer.echo(f"delivery {reprocess}: " + (f"failed again: {error}" if error else "applied"))
+        raise typer.Exit(1 if error else 0)
+
+    async def listing(session: AsyncSession) -> list[str]:
+        rows = await orders_repository.deliveries(session, failed_only=failed)
+        return [
+            f"{d.id}\t{d.received_at:%Y-%m-%d %H:%M:%S}\t{d.platform}\t{d.topic or '-'}\t"
+            + (f"FAILED: {d.error}" if d.error else "ok" if d.processed_at else "pending")
+            for d in rows
+        ]
+
+    for line in _with_session(listing):
+        typer.echo(line)
+
+
+@app.command()
+def reattribute(
+    since: Annotated[
+        datetime | None, typer.Option(help="only deliveries received since (UTC date or time)")
+    ] = None,
+) -> None:
+    """Recompute orders and their attribution from the stored webhook bodies."""
+    settings = _settings()
+    start = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+
+    async def run(session: AsyncSession) -> tuple[int, int]:
+        return await orders_service.reattribute(session, settings, start)
+
+    applied, failed = _with_session(run)
+    typer.echo(
+        f"reapplied {applied} deliveries; {failed} failed (see `tracker deliveries --failed`)"
+    )

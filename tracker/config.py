@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -80,6 +80,24 @@ class Settings(BaseSettings):
     country_header: str | None = Field(
         None, description="trusted proxy header with the visitor's country, e.g. CF-IPCountry"
     )
+    shopify_secret: SecretStr | None = Field(
+        None, description="Shopify app's client secret; unset: /webhooks/shopify answers 404"
+    )
+    woocommerce_secret: SecretStr | None = Field(
+        None, description="WooCommerce webhook secret; unset: /webhooks/woocommerce answers 404"
+    )
+    stripe_secret: SecretStr | None = Field(
+        None, description="Stripe endpoint signing secret (whsec_…); unset: 404"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks secret (whsec_…) of /webhooks/orders; unset: 404"
+    )
+    attribution_window_days: int = Field(
+        30, ge=1, le=365, description="how long after a click an order is still credited to it"
+    )
+    accept_test_orders: bool = Field(
+        False, description="count Shopify test and Stripe test-mode orders in the reports"
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -111,6 +129,11 @@ class Settings(BaseSettings):
     @classmethod
     def _country_header(cls, value: str | None) -> str | None:
         return value.lower() if value else None
+
+    @field_validator("shopify_secret", "woocommerce_secret", "stripe_secret", "webhook_secret")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,6 +13,7 @@ from tracker.config import Settings, get_settings
 from tracker.errors import install_error_handlers
 from tracker.links import slugs
 from tracker.links.router import router as links_router
+from tracker.orders.router import router as orders_router
 from tracker.redirect.router import RedirectHandler
 from tracker.runtime import Runtime
 
@@ -113,4 +114,5 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     install_error_handlers(api)
     api.include_router(health.router)
     api.include_router(links_router)
+    api.include_router(orders_router)
     return TrackerApp(api, runtime)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -15,6 +16,8 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -98,3 +101,69 @@ class VisitorSalt(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class Delivery(Base):
+    """One signed webhook delivery, raw body kept, so orders can be recomputed at any time."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("platform", "shop", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    shop: Mapped[str] = mapped_column(String(255))
+    event_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(100))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Order(Base):
+    """A shop order, joined to the click that brought the buyer where one can be found.
+
+    Amounts are integers in the currency's minor unit (cents; yen for JPY): exact
+    on both databases, where SQLite would sum NUMERIC columns in floating point.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("platform", "shop", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    shop: Mapped[str] = mapped_column(String(255))
+    external_id: Mapped[str] = mapped_column(String(255))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    click_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    landing_url: Mapped[str | None] = mapped_column(String(2048))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"), index=True)
+    attributed_click_id: Mapped[str | None] = mapped_column(ForeignKey("clicks.id"))
+    attribution: Mapped[str] = mapped_column(String(10), default="none")
+    source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Refund(Base):
+    """Money returned on an order, counted once by its own id; it may arrive before its order."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("platform", "shop", "external_id"),
+        Index("ix_refunds_order", "platform", "shop", "order_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    shop: Mapped[str] = mapped_column(String(255))
+    external_id: Mapped[str] = mapped_column(String(255))
+    order_external_id: Mapped[str] = mapped_column(String(255))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    refunded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tracker.clicks.salts import DailySalts
 from tracker.clicks.writer import ClickWriter
 from tracker.config import Settings
 from tracker.db import create_engine, create_sessionmaker
+from tracker.orders import attribution
 from tracker.redirect.cache import LinkCache
 
 
@@ -16,13 +19,21 @@ class Runtime:
         self.sessionmaker = create_sessionmaker(self.engine)
         dialect = self.engine.dialect.name
         self.salts = DailySalts(self.sessionmaker, dialect)
-        self.click_writer = ClickWriter(self.sessionmaker, dialect, settings)
+        self.click_writer = ClickWriter(
+            self.sessionmaker, dialect, settings, after_write=self._credit_late_clicks
+        )
         self.link_cache = LinkCache(
             self.sessionmaker,
             settings.link_cache_ttl,
             settings.click_id_param,
             self.click_writer.pending_human_clicks,
         )
+
+    async def _credit_late_clicks(self, click_ids: list[str]) -> None:
+        """Orders that named a click before it was written are credited once it is."""
+        window = timedelta(days=self.settings.attribution_window_days)
+        async with self.sessionmaker() as session, session.begin():
+            await attribution.attribute_late_clicks(session, click_ids, window)
 
     async def start(self) -> None:
         await self.salts.start()

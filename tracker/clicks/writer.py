@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,8 +92,10 @@ class ClickWriter:
         sessionmaker: async_sessionmaker[AsyncSession],
         dialect_name: str,
         settings: Settings,
+        after_write: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._after_write = after_write
         self._insert = insert_ignoring_duplicates(Click, dialect_name)
         self._batch_size = settings.click_batch_size
         self._interval = settings.click_flush_interval
@@ -198,6 +200,11 @@ class ClickWriter:
         async with self._sessionmaker() as session, session.begin():
             await session.execute(self._insert, rows)
         self.written += len(batch)
+        if self._after_write is not None:
+            try:
+                await self._after_write([click.id for click in batch])
+            except _WRITE_ERRORS as exc:  # the clicks are safe; `tracker reattribute` can catch up
+                log.error("orders waiting for these clicks not credited yet: %s", exc)
 
     # -- the disk spool --------------------------------------------------------
 

@@ -1,0 +1,57 @@
+"""Exact money without a database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tracker.orders import money
+
+
+class TestMoney:
+    @pytest.mark.parametrize(
+        ("amount", "currency", "minor"),
+        [
+            ("12.30", "EUR", 1230),
+            ("0.01", "usd", 1),
+            ("4500", "JPY", 4500),
+            ("1.234", "KWD", 1234),
+            ("0", "EUR", 0),
+        ],
+    )
+    def test_round_trip(self, amount: str, currency: str, minor: int) -> None:
+        assert money.to_minor(Decimal(amount), currency) == minor
+        assert money.from_minor(minor, currency) == Decimal(amount)
+
+    def test_decimals_are_kept_as_the_currency_has_them(self) -> None:
+        assert str(money.from_minor(1230, "EUR")) == "12.30"
+        assert str(money.from_minor(4500, "JPY")) == "4500"
+
+    @pytest.mark.parametrize(
+        ("amount", "currency"),
+        [
+            ("-1.00", "EUR"),
+            ("12.345", "EUR"),
+            ("10.5", "JPY"),
+            ("1", "XYZ"),
+            ("1", "XAU"),
+            ("1", "EURO"),
+        ],
+    )
+    def test_refused(self, amount: str, currency: str) -> None:
+        with pytest.raises(money.InvalidMoney):
+            money.to_minor(Decimal(amount), currency)
+
+    @pytest.mark.parametrize(
+        ("amount", "currency", "minor"),
+        [
+            (4500, "jpy", 4500),
+            (1234, "eur", 1234),
+            (500, "isk", 5),
+            (1000, "mga", 100000),
+            (1230, "kwd", 1230),
+        ],
+    )
+    def test_stripe_minor_units(self, amount: int, currency: str, minor: int) -> None:
+        assert money.minor_from_stripe(amount, currency) == minor

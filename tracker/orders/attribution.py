@@ -1,0 +1,67 @@
+"""Which link an order is credited to: the four rules of SPEC §6, first that applies wins.
+
+1. click    — the order names a stored click at most the window before it;
+2. utm      — no usable click, but the landing URL's UTM tags match exactly one link;
+3. customer — the same customer's earlier order, within the window, was credited by 1 or 2;
+4. none     — stored and reported as unattributed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tracker.links.utm import read_utm
+from tracker.models import Order
+from tracker.orders import repository
+
+# Shop clocks and ours disagree by seconds; a click "after" its order by less is still its click.
+CLOCK_SKEW = timedelta(minutes=5)
+_REQUIRED_UTM = ("utm_source", "utm_medium", "utm_campaign")
+
+
+def _credit(order: Order, rule: str, link_id: int | None, click_id: str | None = None) -> None:
+    order.attribution = rule
+    order.link_id = link_id
+    order.attributed_click_id = click_id
+
+
+async def attribute(session: AsyncSession, order: Order, window: timedelta) -> None:
+    if order.click_id:
+        click = await repository.click(session, order.click_id)
+        if click is not None and -CLOCK_SKEW <= order.occurred_at - click.clicked_at <= window:
+            _credit(order, "click", click.link_id, click.id)
+            return
+
+    tags = read_utm(order.landing_url) if order.landing_url else {}
+    if all(tags.get(field) for field in _REQUIRED_UTM):
+        wanted = {
+            field: tags[field] for field in (*_REQUIRED_UTM, "utm_content") if tags.get(field)
+        }
+        matches = await repository.links_with_utm(session, wanted)
+        if len(matches) == 1:
+            _credit(order, "utm", matches[0])
+            return
+
+    if order.customer_hash:
+        link_id = await repository.earlier_attributed_link(
+            session, order, order.occurred_at - window
+        )
+        if link_id is not None:
+            _credit(order, "customer", link_id)
+            return
+
+    _credit(order, "none", None)
+
+
+async def attribute_late_clicks(
+    session: AsyncSession, click_ids: Sequence[str], window: timedelta
+) -> int:
+    """Credit orders that arrived before the click they name was written; returns how many."""
+    credited = 0
+    for order in await repository.orders_waiting_for(session, click_ids):
+        await attribute(session, order, window)
+        credited += order.attribution == "click"
+    return credited

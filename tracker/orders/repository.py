@@ -1,0 +1,166 @@
+"""The SQL of deliveries, orders and refunds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tracker.db import insert_ignoring_duplicates, utcnow
+from tracker.models import Click, Delivery, Link, Order, Refund
+from tracker.orders.events import Envelope, RefundFacts
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def insert_delivery(
+    session: AsyncSession, platform: str, envelope: Envelope, body: bytes
+) -> int | None:
+    """Store a delivery; None if (platform, shop, event id) is already stored."""
+    statement = (
+        insert_ignoring_duplicates(Delivery, _dialect(session))
+        .values(
+            platform=platform,
+            shop=envelope.shop,
+            event_id=envelope.event_id,
+            topic=envelope.topic,
+            body=body,
+            received_at=utcnow(),
+        )
+        .returning(Delivery.id)
+    )
+    return await session.scalar(statement)
+
+
+async def find_delivery(
+    session: AsyncSession, platform: str, envelope: Envelope
+) -> Delivery | None:
+    return await session.scalar(
+        select(Delivery).where(
+            Delivery.platform == platform,
+            Delivery.shop == envelope.shop,
+            Delivery.event_id == envelope.event_id,
+        )
+    )
+
+
+async def deliveries(
+    session: AsyncSession, *, failed_only: bool = False, since: datetime | None = None
+) -> Sequence[Delivery]:
+    query = select(Delivery).order_by(Delivery.received_at, Delivery.id)
+    if failed_only:
+        query = query.where(Delivery.error.is_not(None))
+    if since is not None:
+        query = query.where(Delivery.received_at >= since)
+    return (await session.scalars(query)).all()
+
+
+async def order_row(session: AsyncSession, platform: str, shop: str, external_id: str) -> Order:
+    """The order with this key, created empty first if needed.
+
+    Concurrent deliveries of one order both insert-or-ignore, then both read the
+    single row: the unique constraint, not a check-then-insert, keeps it one order.
+    """
+    key = {"platform": platform, "shop": shop, "external_id": external_id}
+    placeholder = {
+        **key,
+        "amount_minor": 0,
+        "currency": "XXX",
+        "status": "pending",
+        "occurred_at": utcnow(),
+        "is_test": False,
+        "attribution": "none",
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
+    await session.execute(insert_ignoring_duplicates(Order, _dialect(session)).values(placeholder))
+    order = await session.scalar(
+        select(Order)
+        .where(Order.platform == platform, Order.shop == shop, Order.external_id == external_id)
+        .with_for_update()
+    )
+    assert order is not None
+    return order
+
+
+async def upsert_refund(
+    session: AsyncSession, platform: str, shop: str, refund: RefundFacts
+) -> None:
+    """Each refund id counts once; a running total only ever grows."""
+    values = {
+        "platform": platform,
+        "shop": shop,
+        "external_id": refund.external_id,
+        "order_external_id": refund.order_external_id,
+        "amount_minor": refund.amount_minor,
+        "currency": refund.currency,
+        "refunded_at": refund.refunded_at,
+    }
+    if not refund.cumulative:
+        await session.execute(insert_ignoring_duplicates(Refund, _dialect(session)).values(values))
+        return
+    dialect_insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = dialect_insert(Refund).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["platform", "shop", "external_id"],
+        set_={
+            "amount_minor": statement.excluded.amount_minor,
+            "refunded_at": statement.excluded.refunded_at,
+        },
+        where=statement.excluded.amount_minor > Refund.amount_minor,
+    )
+    await session.execute(statement)
+
+
+async def click(session: AsyncSession, click_id: str) -> Click | None:
+    return await session.get(Click, click_id)
+
+
+async def links_with_utm(session: AsyncSession, utm: dict[str, str]) -> Sequence[int]:
+    """Ids of up to two links whose UTM fields equal ``utm`` (two means: ambiguous)."""
+    query = select(Link.id).limit(2)
+    for field, value in utm.items():
+        query = query.where(getattr(Link, field) == value)
+    return (await session.scalars(query)).all()
+
+
+async def earlier_attributed_link(
+    session: AsyncSession, order: Order, not_before: datetime
+) -> int | None:
+    """The link of the customer's latest earlier order credited by a click or UTM tags."""
+    return await session.scalar(
+        select(Order.link_id)
+        .where(
+            Order.platform == order.platform,
+            Order.shop == order.shop,
+            Order.customer_hash == order.customer_hash,
+            Order.id != order.id,
+            Order.attribution.in_(("click", "utm")),
+            Order.occurred_at <= order.occurred_at,
+            Order.occurred_at >= not_before,
+        )
+        .order_by(Order.occurred_at.desc())
+        .limit(1)
+    )
+
+
+async def orders_waiting_for(session: AsyncSession, click_ids: Sequence[str]) -> Sequence[Order]:
+    """Orders that name one of these clicks but are not yet credited to a click."""
+    return (
+        await session.scalars(
+            select(Order).where(Order.click_id.in_(click_ids), Order.attribution != "click")
+        )
+    ).all()
+
+
+async def mark_delivery(session: AsyncSession, delivery_id: int, error: str | None) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(processed_at=utcnow(), error=error)
+    )
