@@ -15,7 +15,9 @@ from tracker.links import slugs
 from tracker.links.router import router as links_router
 from tracker.orders.router import router as orders_router
 from tracker.redirect.router import RedirectHandler
+from tracker.reports.router import router as reports_router
 from tracker.runtime import Runtime
+from tracker.spend.router import router as spend_router
 
 
 class BodySizeLimit:
@@ -115,4 +117,6 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     api.include_router(health.router)
     api.include_router(links_router)
     api.include_router(orders_router)
+    api.include_router(spend_router)
+    api.include_router(reports_router)
     return TrackerApp(api, runtime)

@@ -128,7 +128,10 @@ class Order(Base):
     """
 
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("platform", "shop", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "shop", "external_id"),
+        Index("ix_orders_link_id_occurred_at", "link_id", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -142,7 +145,7 @@ class Order(Base):
     customer_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     click_id: Mapped[str | None] = mapped_column(String(64), index=True)
     landing_url: Mapped[str | None] = mapped_column(String(2048))
-    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"), index=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"))
     attributed_click_id: Mapped[str | None] = mapped_column(ForeignKey("clicks.id"))
     attribution: Mapped[str] = mapped_column(String(10), default="none")
     source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -167,3 +170,21 @@ class Refund(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     refunded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Spend(Base):
+    """What a link or a whole campaign cost on one day, and how often it was seen."""
+
+    __tablename__ = "spend"
+    __table_args__ = (UniqueConstraint("target", "day", "currency"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    # "link:<id>" or "campaign:<utm_campaign>": one row per target, day and currency.
+    target: Mapped[str] = mapped_column(String(220))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"), index=True)
+    utm_campaign: Mapped[str | None] = mapped_column(String(200), index=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    impressions: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,484 @@
+"""The reports of SPEC §7 and §8 over a dataset made through the public API and webhooks.
+
+Every expected figure below is worked out by hand from the dataset in `shop`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import factories, platforms
+from tracker.clicks.writer import PendingClick
+from tracker.main import TrackerApp
+from tracker.models import Click, Link
+
+CHROME = factories.DESKTOP_CHROME
+IPHONE = factories.IPHONE
+BOT = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
+
+
+@dataclass
+class Shop:
+    today: date
+    params: dict[str, str]
+
+
+async def _visit(
+    app: TrackerApp, slug: str, ip: str, agent: str, referrer: str | None, country: str | None
+) -> str:
+    transport = httpx.ASGITransport(app=app, client=(ip, 5000))
+    headers = {
+        "User-Agent": agent,
+        **({"Referer": referrer} if referrer else {}),
+        **({"CF-IPCountry": country} if country else {}),
+    }
+    async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
+        response = await http.get(f"/{slug}", headers=headers)
+    return response.headers["location"].split("tclid=")[1]
+
+
+async def _clicked_at(app: TrackerApp, click_id: str) -> datetime:
+    await app.runtime.click_writer.flush()
+    async with app.runtime.sessionmaker() as session:
+        click = await session.get(Click, click_id)
+        assert click is not None
+        return click.clicked_at
+
+
+async def _order(
+    client: httpx.AsyncClient,
+    order_id: str,
+    at: datetime,
+    amount: str,
+    currency: str,
+    **fields: Any,
+) -> None:
+    body = {
+        "order_id": order_id,
+        "amount": amount,
+        "currency": currency,
+        "occurred_at": at.isoformat(),
+        "status": "paid",
+        **fields,
+    }
+    response = await platforms.generic(client, body)
+    assert response.json() == {"status": "accepted"}, response.text
+
+
+@pytest.fixture
+async def shop(app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClient) -> Shop:
+    await factories.create_link(
+        api,
+        slug="ig-story",
+        utm_source="instagram",
+        utm_medium="social",
+        utm_campaign="spring",
+        utm_content="story",
+        tags=["mugs", "spring"],
+    )
+    await factories.create_link(
+        api,
+        slug="fb-post",
+        utm_source="facebook",
+        utm_medium="social",
+        utm_campaign="spring",
+        tags=["mugs"],
+    )
+    await factories.create_link(
+        api, slug="newsletter", utm_source="newsletter", utm_medium="email", utm_campaign="autumn"
+    )
+
+    ig = "https://l.instagram.com/?u=x"
+    a1 = await _visit(app, "ig-story", "198.51.100.1", IPHONE, ig, "DE")
+    a2 = await _visit(app, "ig-story", "198.51.100.1", IPHONE, ig, "DE")  # the same visitor again
+    await _visit(app, "ig-story", "198.51.100.2", IPHONE, ig, "AT")
+    await _visit(app, "ig-story", "198.51.100.9", BOT, None, "US")  # a link preview
+    b1 = await _visit(app, "fb-post", "198.51.100.3", CHROME, "https://www.facebook.com/", "US")
+    b2 = await _visit(app, "fb-post", "198.51.100.4", CHROME, "https://www.facebook.com/", "US")
+    c1 = await _visit(app, "newsletter", "198.51.100.5", CHROME, None, None)
+
+    t = {click: await _clicked_at(app, click) for click in (a1, a2, b1, b2, c1)}
+    await _order(client, "O1", t[a1] + timedelta(seconds=600), "50.00", "EUR", click_id=a1)
+    await _order(
+        client,
+        "O2",
+        t[a2] + timedelta(seconds=1200),
+        "30.00",
+        "EUR",
+        click_id=a2,
+        refunded_amount="10.00",
+    )
+    await _order(client, "O3", t[b1] + timedelta(seconds=300), "20.00", "USD", click_id=b1)
+    await _order(client, "O4", t[c1] + timedelta(seconds=60), "1000", "JPY", click_id=c1)
+    await _order(
+        client, "O5", t[b2] + timedelta(seconds=60), "99.00", "EUR", click_id=b2, status="cancelled"
+    )
+    await _order(client, "O6", t[c1] + timedelta(seconds=90), "15.00", "EUR")  # unattributed
+    await platforms.shopify(
+        client,
+        "orders/create",
+        platforms.payload("shopify_order", created_at=platforms.now(), test=True),
+    )
+
+    today = datetime.now(UTC).date()
+    for spend in (
+        {"link": "ig-story", "amount": "20.00", "currency": "EUR", "impressions": 1000},
+        {"utm_campaign": "spring", "amount": "10.00", "currency": "EUR", "impressions": 500},
+        {"link": "newsletter", "amount": "500", "currency": "JPY", "impressions": 100},
+    ):
+        response = await api.post("/api/spend", json={"date": today.isoformat(), **spend})
+        assert response.status_code == 201, response.text
+    window = {
+        "from": (today - timedelta(days=1)).isoformat(),
+        "to": (today + timedelta(days=1)).isoformat(),
+    }
+    return Shop(today, window)
+
+
+async def _stats(api: httpx.AsyncClient, shop: Shop, **params: str) -> dict[str, Any]:
+    response = await api.get("/api/stats", params={**shop.params, **params})
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def _rows(data: dict[str, Any]) -> dict[Any, dict[str, Any]]:
+    return {row["key"]: row for row in data["rows"]}
+
+
+class TestTotals:
+    async def test_every_metric(self, api: httpx.AsyncClient, shop: Shop) -> None:
+        data = await _stats(api, shop)
+        assert data["rows"] == []
+        assert data["totals"] == {
+            "clicks": 6,
+            "bot_clicks": 1,
+            "unique_visitors": 5,
+            "orders": 5,  # O5 cancelled, the Shopify test order left out
+            "conversion_rate": 0.833333,
+            "revenue": {"EUR": "95.00", "JPY": "1000", "USD": "20.00"},
+            "refunds": {"EUR": "10.00"},
+            "net_revenue": {"EUR": "85.00", "JPY": "1000", "USD": "20.00"},
+            "average_order_value": {"EUR": "31.67", "JPY": "1000", "USD": "20.00"},
+            "revenue_per_click": {"EUR": "14.1667", "JPY": "166.67", "USD": "3.3333"},
+            "median_time_to_order_s": 450.0,  # of 600, 1200, 300, 60
+            "impressions": 1600,
+            "cost": {"EUR": "30.00", "JPY": "500"},
+            "ctr": 0.00375,
+            "roas": {"EUR": 2.833333, "JPY": 2.0},
+            "roi": {"EUR": 1.833333, "JPY": 1.0},
+        }
+
+    async def test_test_orders_count_when_accepted(
+        self, api: httpx.AsyncClient, app: TrackerApp, shop: Shop
+    ) -> None:
+        app.runtime.settings = app.runtime.settings.model_copy(update={"accept_test_orders": True})
+        data = await _stats(api, shop)
+        assert data["totals"]["orders"] == 6
+        assert data["totals"]["revenue"]["EUR"] == "144.90"
+
+
+class TestGroupBy:
+    async def test_link_with_the_unattributed_row(self, api: httpx.AsyncClient, shop: Shop) -> None:
+        data = await _stats(api, shop, group_by="link")
+        assert [row["key"] for row in data["rows"]] == ["ig-story", None, "fb-post", "newsletter"]
+        rows = _rows(data)
+        story = rows["ig-story"]
+        assert (
+            story["clicks"],
+            story["bot_clicks"],
+            story["unique_visitors"],
+            story["orders"],
+        ) == (3, 1, 2, 2)
+        assert (story["revenue"], story["refunds"], story["net_revenue"]) == (
+            {"EUR": "80.00"},
+            {"EUR": "10.00"},
+            {"EUR": "70.00"},
+        )
+        assert (story["cost"], story["impressions"], story["ctr"]) == (
+            {"EUR": "20.00"},
+            1000,
+            0.003,
+        )
+        assert (story["roas"], story["roi"], story["median_time_to_order_s"]) == (
+            {"EUR": 3.5},
+            {"EUR": 2.5},
+            900.0,
+        )
+        assert story["conversion_rate"] == 0.666667
+        assert (rows[None]["orders"], rows[None]["revenue"], rows[None]["clicks"]) == (
+            1,
+            {"EUR": "15.00"},
+            0,
+        )
+        assert rows[None]["conversion_rate"] is None and rows[None]["revenue_per_click"] == {}
+        assert (rows["fb-post"]["orders"], rows["fb-post"]["revenue"]) == (1, {"USD": "20.00"})
+        assert rows["newsletter"]["roas"] == {"JPY": 2.0}
+
+    async def test_utm_dimensions(self, api: httpx.AsyncClient, shop: Shop) -> None:
+        campaigns = _rows(await _stats(api, shop, group_by="utm_campaign"))
+        spring = campaigns["spring"]
+        assert (spring["clicks"], spring["orders"], spring["revenue"]) == (
+            5,
+            3,
+            {"EUR": "80.00", "USD": "20.00"},
+        )
+        assert (spring["cost"], spring["impressions"]) == (
+            {"EUR": "30.00"},
+            1500,
+        )  # link + campaign-wide spend
+        assert campaigns["autumn"]["cost"] == {"JPY": "500"}
+        assert campaigns[None]["orders"] == 1
+        sources = _rows(await _stats(api, shop, group_by="utm_source"))
+        assert set(sources) == {"instagram", "facebook", "newsletter", None}
+        assert sources["instagram"]["cost"] == {
+            "EUR": "20.00"
+        }  # campaign-wide spend is not split by source
+        mediums = _rows(await _stats(api, shop, group_by="utm_medium"))
+        assert (mediums["social"]["clicks"], mediums["email"]["clicks"]) == (5, 1)
+        contents = _rows(await _stats(api, shop, group_by="utm_content"))
+        assert contents["story"]["clicks"] == 3 and contents[None]["clicks"] == 3
+        terms = _rows(await _stats(api, shop, group_by="utm_term"))
+        assert terms[None]["clicks"] == 6 and terms[None]["orders"] == 5
+
+    async def test_tag(self, api: httpx.AsyncClient, shop: Shop) -> None:
+        rows = _rows(await _stats(api, shop, group_by="tag"))
+        assert (rows["mugs"]["clicks"], rows["mugs"]["orders"]) == (5, 3)
+        assert (rows["spring"]["clicks"], rows["spring"]["net_revenue"]) == (3, {"EUR": "70.00"})
+        assert (rows[None]["clicks"], rows[None]["orders"]) == (
+            1,
+            2,
+        )  # the untagged newsletter and O6
+
+    async def test_click_dimensions(self, api: httpx.AsyncClient, shop: Shop) -> None:
+        referrers = _rows(await _stats(api, shop, group_by="referrer"))
+        assert (referrers["l.instagram.com"]["clicks"], referrers["l.instagram.com"]["orders"]) == (
+            3,
+            2,
+        )
+        assert (
+            referrers["www.facebook.com"]["clicks"],
+            referrers["www.facebook.com"]["orders"],
+        ) == (2, 1)
+        assert (
+            referrers[None]["clicks"],
+            referrers[None]["bot_clicks"],
+            referrers[None]["orders"],
+        ) == (1, 1, 2)
+        assert referrers[None]["cost"] == {}  # spend is not split by referrer
+        devices = _rows(await _stats(api, shop, group_by="device"))
+        assert {key: row["clicks"] for key, row in devices.items()} == {
+            "mobile": 3,
+            "desktop": 3,
+            "bot": 0,
+            None: 0,
+        }
+        assert devices["bot"]["bot_clicks"] == 1
+        browsers = _rows(await _stats(api, shop, group_by="browser"))
+        assert (browsers["Mobile Safari"]["clicks"], browsers["Chrome"]["clicks"]) == (3, 3)
+        systems = _rows(await _stats(api, shop, group_by="os"))
+        assert (systems["iOS"]["orders"], systems["Windows"]["orders"]) == (2, 2)
+        countries = _rows(await _stats(api, shop, group_by="country"))
+        assert {k: r["clicks"] for k, r in countries.items() if r["clicks"]} == {
+            "DE": 2,
+            "AT": 1,
+            "US": 2,
+            None: 1,
+        }
+        assert countries["DE"]["unique_visitors"] == 1
+
+    async def test_time_dimensions(self, api: httpx.AsyncClient, shop: Shop) -> None:
+        today = shop.today
+        days = await _stats(api, shop, group_by="day")
+        assert [row["key"] for row in days["rows"]] == [today.isoformat()]
+        assert days["rows"][0]["clicks"] == 6 and days["rows"][0]["cost"] == {
+            "EUR": "30.00",
+            "JPY": "500",
+        }
+        weeks = await _stats(api, shop, group_by="week")
+        assert [row["key"] for row in weeks["rows"]] == [
+            (today - timedelta(days=today.weekday())).isoformat()
+        ]
+        months = await _stats(api, shop, group_by="month")
+        assert [row["key"] for row in months["rows"]] == [today.strftime("%Y-%m")]
+        assert months["rows"][0]["orders"] == 5
+
+
+class TestFilters:
+    async def test_filters_narrow_every_family(self, api: httpx.AsyncClient, shop: Shop) -> None:
+        spring = (await _stats(api, shop, utm_campaign="spring"))["totals"]
+        assert (spring["clicks"], spring["orders"], spring["cost"]) == (5, 3, {"EUR": "30.00"})
+        story = (await _stats(api, shop, link="ig-story"))["totals"]
+        assert (story["clicks"], story["orders"], story["cost"]) == (3, 2, {"EUR": "20.00"})
+        facebook = (await _stats(api, shop, utm_source="facebook", utm_medium="social"))["totals"]
+        assert (facebook["clicks"], facebook["orders"], facebook["cost"]) == (2, 1, {})
+        mugs = (await _stats(api, shop, tag="mugs"))["totals"]
+        assert (mugs["clicks"], mugs["orders"], mugs["cost"]) == (5, 3, {"EUR": "20.00"})
+        nothing = (await _stats(api, shop, utm_campaign="winter"))["totals"]
+        assert (nothing["clicks"], nothing["orders"], nothing["revenue"]) == (0, 0, {})
+
+
+class TestLinkStats:
+    async def test_totals_and_a_zero_filled_daily_series(
+        self, api: httpx.AsyncClient, shop: Shop
+    ) -> None:
+        response = await api.get("/api/links/ig-story/stats", params=shop.params)
+        assert response.status_code == 200, response.text
+        data = response.json()
+        assert data["link"] == "ig-story"
+        assert (data["totals"]["clicks"], data["totals"]["net_revenue"]) == (3, {"EUR": "70.00"})
+        today = shop.today
+        assert data["series"] == [
+            {
+                "date": (today - timedelta(days=1)).isoformat(),
+                "clicks": 0,
+                "orders": 0,
+                "net_revenue": {},
+            },
+            {"date": today.isoformat(), "clicks": 3, "orders": 2, "net_revenue": {"EUR": "70.00"}},
+            {
+                "date": (today + timedelta(days=1)).isoformat(),
+                "clicks": 0,
+                "orders": 0,
+                "net_revenue": {},
+            },
+        ]
+        assert (await api.get("/api/links/nope/stats")).status_code == 404
+
+
+class TestCsv:
+    async def test_the_same_rows_as_csv(self, api: httpx.AsyncClient, shop: Shop) -> None:
+        response = await api.get("/api/stats.csv", params={**shop.params, "group_by": "link"})
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/csv")
+        assert response.headers["content-disposition"].startswith(
+            'attachment; filename="tracker-stats-link-'
+        )
+        lines = response.text.splitlines()
+        header = lines[0].split(",")
+        assert header[:9] == [
+            "key",
+            "clicks",
+            "bot_clicks",
+            "unique_visitors",
+            "orders",
+            "conversion_rate",
+            "median_time_to_order_s",
+            "impressions",
+            "ctr",
+        ]
+        assert {
+            "revenue_EUR",
+            "revenue_USD",
+            "revenue_JPY",
+            "net_revenue_EUR",
+            "cost_JPY",
+            "roas_EUR",
+        } <= set(header)
+        story = dict(zip(header, lines[1].split(","), strict=True))
+        assert (
+            story["key"],
+            story["clicks"],
+            story["net_revenue_EUR"],
+            story["roas_EUR"],
+            story["revenue_USD"],
+        ) == ("ig-story", "3", "70.00", "3.5", "")
+        assert len(lines) == 5
+
+
+class TestTimeZones:
+    async def _click_at(self, app: TrackerApp, api: httpx.AsyncClient, moments: list[str]) -> None:
+        await factories.create_link(api, slug="tz")
+        (link,) = await factories.rows(app, Link)
+        for n, moment in enumerate(moments):
+            app.runtime.click_writer.enqueue(
+                PendingClick(
+                    id=f"tz-click-{n}",
+                    link_id=link.id,
+                    clicked_at=datetime.fromisoformat(moment),
+                    user_agent=CHROME,
+                    referrer=None,
+                    visitor_hash=f"{n:032d}",
+                    country=None,
+                    query=None,
+                )
+            )
+        await app.runtime.click_writer.flush()
+
+    async def _days(
+        self, api: httpx.AsyncClient, tz: str, start: str, end: str, group_by: str = "day"
+    ) -> dict[str, int]:
+        response = await api.get(
+            "/api/stats", params={"from": start, "to": end, "tz": tz, "group_by": group_by}
+        )
+        assert response.status_code == 200, response.text
+        return {row["key"]: row["clicks"] for row in response.json()["rows"]}
+
+    async def test_a_late_evening_click_falls_on_the_local_day(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        await self._click_at(app, api, ["2026-11-20T23:30:00+00:00"])
+        assert await self._days(api, "Europe/Berlin", "2026-11-20", "2026-11-21") == {
+            "2026-11-21": 1
+        }
+        assert await self._days(api, "America/New_York", "2026-11-20", "2026-11-21") == {
+            "2026-11-20": 1
+        }
+        assert await self._days(api, "UTC", "2026-11-20", "2026-11-21") == {"2026-11-20": 1}
+        assert await self._days(api, "Asia/Kolkata", "2026-11-21", "2026-11-21") == {
+            "2026-11-21": 1
+        }
+        assert await self._days(api, "Europe/Berlin", "2026-11-01", "2026-11-30", "week") == {
+            "2026-11-16": 1
+        }
+        assert await self._days(api, "Pacific/Kiritimati", "2026-11-01", "2026-11-30", "month") == {
+            "2026-11": 1
+        }
+        # Range edges are local days too: in Berlin the click belongs to the 21st only.
+        assert await self._days(api, "Europe/Berlin", "2026-11-20", "2026-11-20") == {}
+
+    async def test_days_across_daylight_saving_changes(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        await self._click_at(
+            app,
+            api,
+            [
+                "2026-03-08T04:30:00+00:00",  # 23:30 EST on 7 March
+                "2026-03-09T03:30:00+00:00",  # 23:30 EDT on 8 March
+                "2026-11-01T03:30:00+00:00",  # 23:30 EDT on 31 October
+                "2026-11-02T04:30:00+00:00",  # 23:30 EST on 1 November
+            ],
+        )
+        days = await self._days(api, "America/New_York", "2026-01-01", "2026-12-31")
+        assert days == {"2026-03-07": 1, "2026-03-08": 1, "2026-10-31": 1, "2026-11-01": 1}
+
+
+class TestBadParameters:
+    @pytest.mark.parametrize(
+        ("params", "word"),
+        [
+            ({"from": "2026-11-20", "to": "2026-11-01"}, "from"),
+            ({"group_by": "planet"}, "group_by"),
+            ({"tz": "Mars/Olympus"}, "tz"),
+            ({"tz": "../../etc/passwd"}, "tz"),
+            ({"from": "20/11/2026"}, "from"),
+            ({"to": "2026-13-01"}, "to"),
+            ({"from": "2019-01-01", "to": "2026-01-01"}, "5 years"),
+        ],
+    )
+    async def test_are_422_naming_the_parameter(
+        self, api: httpx.AsyncClient, params: dict[str, str], word: str
+    ) -> None:
+        for path in ("/api/stats", "/api/stats.csv"):
+            response = await api.get(path, params=params)
+            assert response.status_code == 422, response.text
+            assert word in response.text
+
+    async def test_needs_a_key(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get("/api/stats")).status_code == 401

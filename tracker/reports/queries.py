@@ -1,0 +1,280 @@
+"""The report's SQL: one grouped query per metric family, the same on SQLite and PostgreSQL.
+
+Clicks, orders, refunds, time to order and spend are each aggregated by the
+database, grouped by the report's dimension; `service.py` only joins the
+handful of result rows. Time bucketing lives in `timebuckets.py`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, case, distinct, exists, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+from tracker.models import Click, Link, LinkTag, Order, Refund, Spend
+from tracker.reports import timebuckets
+
+Dimension = Literal[
+    "link", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "tag",
+    "day", "week", "month", "referrer", "device", "browser", "os", "country",
+]  # fmt: skip
+
+LINK_COLUMNS: dict[str, Any] = {
+    "link": Link.slug,
+    "utm_source": Link.utm_source,
+    "utm_medium": Link.utm_medium,
+    "utm_campaign": Link.utm_campaign,
+    "utm_content": Link.utm_content,
+    "utm_term": Link.utm_term,
+}
+CLICK_COLUMNS: dict[str, Any] = {
+    "referrer": Click.referrer_host,
+    "device": Click.device_type,
+    "browser": Click.browser,
+    "os": Click.os,
+    "country": Click.country,
+}
+TIME_DIMENSIONS = ("day", "week", "month")
+Expr = ColumnElement[Any] | InstrumentedAttribute[Any]
+LINK_DIMENSIONS = (*LINK_COLUMNS, "tag")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a report covers: the instants [start, end), how rows are cut, which links."""
+
+    start: datetime
+    end: datetime
+    zone: ZoneInfo
+    group_by: Dimension | None
+    dialect: str
+    include_test_orders: bool = False
+    link: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    tag: str | None = None
+
+    @property
+    def filters_links(self) -> bool:
+        return any((self.link, self.utm_source, self.utm_medium, self.utm_campaign, self.tag))
+
+    @property
+    def first_day(self) -> date:
+        return self.start.astimezone(self.zone).date()
+
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(microseconds=1)).astimezone(self.zone).date()
+
+
+@dataclass
+class Totals:
+    """One row's raw aggregates, money in minor units per currency."""
+
+    clicks: int = 0
+    bot_clicks: int = 0
+    unique_visitors: int = 0
+    orders: int = 0
+    orders_by_currency: dict[str, int] | None = None
+    revenue: dict[str, int] | None = None
+    refunds: dict[str, int] | None = None
+    median_time_to_order_s: float | None = None
+    impressions: int | None = None
+    cost: dict[str, int] | None = None
+
+
+def _link_conditions(scope: Scope) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in (
+        (Link.slug, scope.link),
+        (Link.utm_source, scope.utm_source),
+        (Link.utm_medium, scope.utm_medium),
+        (Link.utm_campaign, scope.utm_campaign),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if scope.tag is not None:
+        conditions.append(exists().where(LinkTag.link_id == Link.id, LinkTag.tag == scope.tag))
+    return conditions
+
+
+def _key(scope: Scope, timestamp: Expr) -> Expr:
+    dimension = scope.group_by
+    if dimension is None:
+        return literal(None)
+    if dimension in LINK_COLUMNS:
+        return LINK_COLUMNS[dimension]  # type: ignore[no-any-return]
+    if dimension == "tag":
+        return LinkTag.tag
+    if dimension in CLICK_COLUMNS:
+        return CLICK_COLUMNS[dimension]  # type: ignore[no-any-return]
+    kind: timebuckets.Bucket = (
+        "day" if dimension == "day" else "week" if dimension == "week" else "month"
+    )
+    return timebuckets.bucket(timestamp, kind, scope.zone, scope.start, scope.end, scope.dialect)
+
+
+async def clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
+    human = Click.is_bot.is_(False)
+    key = _key(scope, Click.clicked_at).label("key")
+    query = (
+        select(
+            key,
+            func.sum(case((human, 1), else_=0)),
+            func.sum(case((human, 0), else_=1)),
+            func.count(distinct(case((human, Click.visitor_hash)))),
+        )
+        .select_from(Click)
+        .where(Click.clicked_at >= scope.start, Click.clicked_at < scope.end)
+    )
+    if scope.filters_links or scope.group_by in LINK_DIMENSIONS:
+        query = query.join(Link, Link.id == Click.link_id).where(*_link_conditions(scope))
+    if scope.group_by == "tag":
+        query = query.outerjoin(LinkTag, LinkTag.link_id == Click.link_id)
+    if scope.group_by is not None:
+        query = query.group_by(key)
+    found: dict[Any, Totals] = {}
+    for row_key, humans, bots, uniques in await session.execute(query):
+        if humans or bots:
+            found[row_key] = Totals(
+                clicks=int(humans), bot_clicks=int(bots), unique_visitors=int(uniques)
+            )
+    return found
+
+
+def _orders_base(scope: Scope, *columns: Expr, key: ColumnElement[Any]) -> Select[Any]:
+    query = (
+        select(key, *columns)
+        .select_from(Order)
+        .where(
+            Order.occurred_at >= scope.start,
+            Order.occurred_at < scope.end,
+            Order.status != "cancelled",
+        )
+    )
+    if not scope.include_test_orders:
+        query = query.where(Order.is_test.is_(False))
+    if scope.filters_links:
+        query = query.join(Link, Link.id == Order.link_id).where(*_link_conditions(scope))
+    elif scope.group_by in LINK_DIMENSIONS:
+        query = query.outerjoin(Link, Link.id == Order.link_id)
+    if scope.group_by == "tag":
+        query = query.outerjoin(LinkTag, LinkTag.link_id == Order.link_id)
+    return query
+
+
+def _with_click(query: Select[Any], scope: Scope) -> Select[Any]:
+    if scope.group_by in CLICK_COLUMNS:
+        return query.outerjoin(Click, Click.id == Order.attributed_click_id)
+    return query
+
+
+async def orders(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
+    key = _key(scope, Order.occurred_at).label("key")
+    query = _with_click(
+        _orders_base(scope, Order.currency, func.count(), func.sum(Order.amount_minor), key=key),
+        scope,
+    )
+    query = query.group_by(Order.currency, *([key] if scope.group_by else []))
+    found: dict[Any, Totals] = defaultdict(lambda: Totals(orders_by_currency={}, revenue={}))
+    for row_key, currency, count, amount in await session.execute(query):
+        totals = found[row_key]
+        totals.orders += int(count)
+        assert totals.orders_by_currency is not None and totals.revenue is not None
+        totals.orders_by_currency[currency] = int(count)
+        totals.revenue[currency] = int(amount)
+    return dict(found)
+
+
+async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, int]]:
+    key = _key(scope, Order.occurred_at).label("key")
+    query = _orders_base(scope, Refund.currency, func.sum(Refund.amount_minor), key=key).join(
+        Refund,
+        and_(
+            Refund.platform == Order.platform,
+            Refund.shop == Order.shop,
+            Refund.order_external_id == Order.external_id,
+        ),
+    )
+    query = _with_click(query, scope)
+    query = query.group_by(Refund.currency, *([key] if scope.group_by else []))
+    found: dict[Any, dict[str, int]] = defaultdict(dict)
+    for row_key, currency, amount in await session.execute(query):
+        found[row_key][currency] = int(amount)
+    return dict(found)
+
+
+async def median_time_to_order(session: AsyncSession, scope: Scope) -> dict[Any, float]:
+    """Median seconds from click to order, over the orders credited to a click (rule 1)."""
+    key = _key(scope, Order.occurred_at).label("key")
+    if scope.dialect == "postgresql":
+        epoch: ColumnElement[Any] = func.extract("epoch", Order.occurred_at - Click.clicked_at)
+        query = _orders_base(scope, func.percentile_cont(0.5).within_group(epoch), key=key).join(
+            Click, Click.id == Order.attributed_click_id
+        )
+        if scope.group_by is not None:
+            query = query.group_by(key)
+        return {k: float(v) for k, v in await session.execute(query) if v is not None}
+    # SQLite has no percentile: it hands back only the click-to-order gaps, one per such order.
+    seconds = (func.julianday(Order.occurred_at) - func.julianday(Click.clicked_at)) * 86400.0
+    query = _orders_base(scope, seconds, key=key).join(Click, Click.id == Order.attributed_click_id)
+    gaps: dict[Any, list[float]] = defaultdict(list)
+    for row_key, gap in await session.execute(query):
+        gaps[row_key].append(float(gap))
+    return {k: round(statistics.median(v), 3) for k, v in gaps.items()}
+
+
+async def spend(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
+    """Cost and impressions; campaign-wide spend only where rows are campaigns, days or totals."""
+    dimension = scope.group_by
+    if dimension in CLICK_COLUMNS:
+        return {}
+    if dimension in TIME_DIMENSIONS:
+        key: Expr = timebuckets.date_bucket(Spend.day, dimension, scope.dialect)  # type: ignore[arg-type]
+    elif dimension == "utm_campaign":
+        key = func.coalesce(Link.utm_campaign, Spend.utm_campaign)
+    elif dimension == "tag":
+        key = LinkTag.tag
+    elif dimension is not None:
+        key = LINK_COLUMNS[dimension]
+    else:
+        key = literal(None)
+    key = key.label("key")
+    query = (
+        select(key, Spend.currency, func.sum(Spend.amount_minor), func.sum(Spend.impressions))
+        .select_from(Spend)
+        .outerjoin(Link, Link.id == Spend.link_id)
+        .where(Spend.day >= scope.first_day, Spend.day <= scope.last_day)
+    )
+    link_filters = _link_conditions(scope)
+    campaign_only = scope.utm_campaign is not None and not any(
+        (scope.link, scope.utm_source, scope.utm_medium, scope.tag)
+    )
+    if campaign_only:
+        query = query.where(
+            or_(Link.utm_campaign == scope.utm_campaign, Spend.utm_campaign == scope.utm_campaign)
+        )
+    elif link_filters:
+        query = query.where(Spend.link_id.is_not(None), *link_filters)
+    if dimension in LINK_COLUMNS and dimension != "utm_campaign":
+        query = query.where(Spend.link_id.is_not(None))
+    if dimension == "tag":
+        query = query.join(LinkTag, LinkTag.link_id == Spend.link_id)
+    query = query.group_by(Spend.currency, *([key] if dimension else []))
+    found: dict[Any, Totals] = defaultdict(lambda: Totals(cost={}))
+    for row_key, currency, amount, impressions in await session.execute(query):
+        totals = found[row_key]
+        assert totals.cost is not None
+        totals.cost[currency] = int(amount)
+        if impressions is not None:
+            totals.impressions = (totals.impressions or 0) + int(impressions)
+    return dict(found)

@@ -1,0 +1,128 @@
+"""The reports API: `/api/stats`, `/api/stats.csv`, `/api/links/{slug}/stats`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from tracker.auth import ApiKeyDep
+from tracker.db import SessionDep
+from tracker.links import service as links_service
+from tracker.reports import export, service
+from tracker.reports.queries import Dimension
+from tracker.runtime import Runtime
+
+router = APIRouter(prefix="/api", tags=["reports"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid API key"},
+    422: {"description": "a parameter is wrong; the message names it"},
+}
+
+From = Annotated[
+    str | None, Query(alias="from", description="date or datetime; default: 30 days before `to`")
+]
+To = Annotated[str | None, Query(description="date (inclusive) or datetime; default: now")]
+Tz = Annotated[str, Query(description="IANA time zone that cuts days, weeks and months")]
+
+
+async def _report(
+    request: Request,
+    session: SessionDep,
+    start: str | None,
+    end: str | None,
+    tz: str,
+    group_by: Dimension | None,
+    **filters: str | None,
+) -> dict[str, Any]:
+    runtime: Runtime = request.app.state.runtime
+    scope = service.scope_for(
+        dialect=runtime.engine.dialect.name,
+        start=start,
+        end=end,
+        tz=tz,
+        group_by=group_by,
+        include_test_orders=runtime.settings.accept_test_orders,
+        **filters,
+    )
+    return await service.report(session, scope)
+
+
+@router.get("/stats", responses=_ERRORS)
+async def stats(
+    request: Request,
+    session: SessionDep,
+    _key: ApiKeyDep,
+    start: From = None,
+    to: To = None,
+    tz: Tz = "UTC",
+    group_by: Dimension | None = None,
+    link: str | None = None,
+    utm_source: str | None = None,
+    utm_medium: str | None = None,
+    utm_campaign: str | None = None,
+    tag: str | None = None,
+) -> dict[str, Any]:
+    """Impressions → clicks → orders → revenue → return on spend, per dimension."""
+    return await _report(
+        request, session, start, to, tz, group_by,
+        link=link, utm_source=utm_source, utm_medium=utm_medium, utm_campaign=utm_campaign, tag=tag,
+    )  # fmt: skip
+
+
+@router.get(
+    "/stats.csv", responses={**_ERRORS, 200: {"content": {"text/csv": {}}}}, response_class=Response
+)
+async def stats_csv(
+    request: Request,
+    session: SessionDep,
+    _key: ApiKeyDep,
+    start: From = None,
+    to: To = None,
+    tz: Tz = "UTC",
+    group_by: Dimension | None = None,
+    link: str | None = None,
+    utm_source: str | None = None,
+    utm_medium: str | None = None,
+    utm_campaign: str | None = None,
+    tag: str | None = None,
+) -> Response:
+    """The same rows as CSV, one column per metric and currency."""
+    data = await _report(
+        request, session, start, to, tz, group_by,
+        link=link, utm_source=utm_source, utm_medium=utm_medium, utm_campaign=utm_campaign, tag=tag,
+    )  # fmt: skip
+    rows = data["rows"] if group_by else [{"key": "total", **data["totals"]}]
+    name = f"tracker-stats-{group_by or 'total'}-{data['from']:%Y%m%d}-{data['to']:%Y%m%d}.csv"
+    return Response(
+        export.to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/links/{slug}/stats", responses={**_ERRORS, 404: {"description": "no such link"}})
+async def link_stats(
+    request: Request,
+    slug: str,
+    session: SessionDep,
+    _key: ApiKeyDep,
+    start: From = None,
+    to: To = None,
+    tz: Tz = "UTC",
+) -> dict[str, Any]:
+    """One link's metrics and its daily series (every day of the period, zeros included)."""
+    await links_service.get_link(session, slug)
+    runtime: Runtime = request.app.state.runtime
+    scope = service.scope_for(
+        dialect=runtime.engine.dialect.name,
+        start=start,
+        end=to,
+        tz=tz,
+        group_by=None,
+        include_test_orders=runtime.settings.accept_test_orders,
+        link=slug,
+    )
+    return await service.link_report(session, scope)

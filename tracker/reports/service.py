@@ -1,0 +1,197 @@
+"""The metrics of SPEC §8, computed from the grouped aggregates of `queries.py`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tracker.db import utcnow
+from tracker.errors import Unprocessable
+from tracker.orders import money
+from tracker.reports import queries, timebuckets
+from tracker.reports.queries import Dimension, Scope, Totals
+
+DEFAULT_DAYS = 30
+MAX_RANGE = timedelta(days=5 * 366)
+Money = dict[str, str]
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Unprocessable(f"tz: unknown time zone {name!r}") from exc
+
+
+def _instant(name: str, value: str, tz: ZoneInfo, *, end: bool) -> datetime:
+    """A date is the whole day in ``tz`` (an end date includes it); a naive time is in ``tz``."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime.combine(day + timedelta(days=1) if end else day, time(), tz)
+        else:
+            moment = datetime.fromisoformat(value)
+            moment = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+    except ValueError as exc:
+        raise Unprocessable(f"{name}: {value!r} is not a date (2026-11-20) or datetime") from exc
+    return moment
+
+
+def period(start: str | None, end: str | None, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) in UTC; by default the last 30 days up to now."""
+    until = _instant("to", end, tz, end=True) if end else utcnow()
+    since = (
+        _instant("from", start, tz, end=False) if start else until - timedelta(days=DEFAULT_DAYS)
+    )
+    if since > until:
+        raise Unprocessable("from: must not be after to")
+    if until - since > MAX_RANGE:
+        raise Unprocessable("from: the range may span at most 5 years")
+    return since, until
+
+
+def _money(minor: dict[str, int]) -> Money:
+    return {
+        currency: str(money.from_minor(amount, currency))
+        for currency, amount in sorted(minor.items())
+    }
+
+
+def _divide(amount_minor: int, by: int, currency: str, extra_places: int = 0) -> str:
+    places = Decimal(1).scaleb(-(money.currency_exponent(currency) + extra_places))
+    value = money.from_minor(amount_minor, currency) / Decimal(by)
+    return str(value.quantize(places, rounding=ROUND_HALF_EVEN))
+
+
+def _ratio(numerator: float, denominator: float | None) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+def metrics(totals: Totals) -> dict[str, Any]:
+    revenue = totals.revenue or {}
+    refunds = totals.refunds or {}
+    cost = totals.cost or {}
+    net = {c: revenue.get(c, 0) - refunds.get(c, 0) for c in sorted({*revenue, *refunds})}
+    per_currency_orders = totals.orders_by_currency or {}
+    return {
+        "clicks": totals.clicks,
+        "bot_clicks": totals.bot_clicks,
+        "unique_visitors": totals.unique_visitors,
+        "orders": totals.orders,
+        "conversion_rate": _ratio(totals.orders, totals.clicks),
+        "revenue": _money(revenue),
+        "refunds": _money(refunds),
+        "net_revenue": _money(net),
+        "average_order_value": {
+            c: _divide(amount, per_currency_orders[c], c)
+            for c, amount in sorted(revenue.items())
+            if per_currency_orders.get(c)
+        },
+        "revenue_per_click": {
+            c: _divide(amount, totals.clicks, c, extra_places=2) for c, amount in net.items()
+        }
+        if totals.clicks
+        else {},
+        "median_time_to_order_s": totals.median_time_to_order_s,
+        "impressions": totals.impressions,
+        "cost": _money(cost),
+        "ctr": _ratio(totals.clicks, totals.impressions),
+        "roas": {c: _ratio(net[c], cost[c]) for c in sorted(cost) if c in net and cost[c]},
+        "roi": {c: _ratio(net[c] - cost[c], cost[c]) for c in sorted(cost) if c in net and cost[c]},
+    }
+
+
+async def aggregate(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
+    """Every metric family, by key."""
+    clicks = await queries.clicks(session, scope)
+    orders = await queries.orders(session, scope)
+    refunds = await queries.refunds(session, scope)
+    medians = await queries.median_time_to_order(session, scope)
+    spend = await queries.spend(session, scope)
+    combined: dict[Any, Totals] = {}
+    for key in {*clicks, *orders, *refunds, *spend}:
+        row = clicks.get(key, Totals())
+        if key in orders:
+            row = replace(
+                row,
+                orders=orders[key].orders,
+                orders_by_currency=orders[key].orders_by_currency,
+                revenue=orders[key].revenue,
+            )
+        if key in spend:
+            row = replace(row, cost=spend[key].cost, impressions=spend[key].impressions)
+        combined[key] = replace(
+            row, refunds=refunds.get(key), median_time_to_order_s=medians.get(key)
+        )
+    return combined
+
+
+async def report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
+    """Rows and totals. Time rows run in time order; the others by net revenue, then clicks.
+
+    Amounts in different currencies are never added up, so rows are ranked by
+    the net revenue in the report's main currency (the one most orders were
+    paid in), then by clicks.
+    """
+    total = (await aggregate(session, replace(scope, group_by=None))).get(None, Totals())
+    by_currency = total.orders_by_currency or {}
+    main = max(sorted(by_currency), key=lambda c: by_currency[c]) if by_currency else ""
+    grouped = await aggregate(session, scope) if scope.group_by is not None else {}
+    rows = [{"key": key, **metrics(totals)} for key, totals in grouped.items()]
+    if scope.group_by in queries.TIME_DIMENSIONS:
+        rows.sort(key=lambda row: (row["key"] is None, row["key"] or ""))
+    else:
+        rows.sort(
+            key=lambda row: (
+                -Decimal(row["net_revenue"].get(main, 0)),
+                -row["clicks"],
+                row["key"] is None,
+                str(row["key"]),
+            )
+        )
+    return {
+        "from": scope.start,
+        "to": scope.end,
+        "tz": scope.zone.key,
+        "group_by": scope.group_by,
+        "rows": rows,
+        "totals": metrics(total),
+    }
+
+
+async def link_report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
+    """One link: its totals and a zero-filled daily series of clicks, orders and net revenue."""
+    summary = await report(session, replace(scope, group_by=None))
+    by_day = await aggregate(session, replace(scope, group_by="day"))
+    series = []
+    for day in timebuckets.local_days(scope.zone, scope.start, scope.end):
+        row = metrics(by_day.get(day.isoformat(), Totals()))
+        series.append(
+            {
+                "date": day.isoformat(),
+                "clicks": row["clicks"],
+                "orders": row["orders"],
+                "net_revenue": row["net_revenue"],
+            }
+        )
+    return {**summary, "link": scope.link, "series": series}
+
+
+def scope_for(
+    *,
+    dialect: str,
+    start: str | None,
+    end: str | None,
+    tz: str,
+    group_by: Dimension | None,
+    include_test_orders: bool,
+    **filters: str | None,
+) -> Scope:
+    zone_info = zone(tz)
+    since, until = period(start, end, zone_info)
+    return Scope(since, until, zone_info, group_by, dialect, include_test_orders, **filters)

@@ -1,0 +1,103 @@
+"""Cutting UTC timestamps into days, weeks and months of the user's time zone, in SQL.
+
+The one place where the two databases differ. PostgreSQL converts with
+``AT TIME ZONE``. SQLite knows no time zones, so the report's range is split
+(in Python, with zoneinfo) into spans of constant UTC offset, typically one or
+two per year around DST changes, and a CASE picks each span's offset.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, case, cast, func, literal
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+Bucket = Literal["day", "week", "month"]
+Expr = ColumnElement[Any] | InstrumentedAttribute[Any]
+
+
+def offset_spans(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """(UTC start, offset in minutes) of each span of constant UTC offset in [start, end)."""
+    spans: list[tuple[datetime, int]] = []
+    moment = start
+    while moment < end:
+        offset = _minutes(zone, moment)
+        spans.append((moment, offset))
+        # Walk day by day to the next change; then find it to the minute.
+        probe = moment
+        while probe < end and _minutes(zone, probe) == offset:
+            probe += timedelta(days=1)
+        if probe >= end and _minutes(zone, end - timedelta(microseconds=1)) == offset:
+            break
+        probe = min(probe, end)
+        low = probe - timedelta(days=1)
+        while probe - low > timedelta(minutes=1):
+            middle = low + (probe - low) / 2
+            if _minutes(zone, middle) == offset:
+                low = middle
+            else:
+                probe = middle
+        moment = probe.replace(second=0, microsecond=0)
+    return spans
+
+
+def _minutes(zone: ZoneInfo, moment: datetime) -> int:
+    offset = moment.astimezone(zone).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds() // 60)
+
+
+def _sqlite_local(column: Expr, spans: list[tuple[datetime, int]]) -> ColumnElement[str]:
+    def shifted(minutes: int) -> ColumnElement[str]:
+        return func.datetime(column, f"{minutes:+d} minutes")
+
+    if len(spans) == 1:
+        return shifted(spans[0][1])
+    whens = [
+        (column < spans[index + 1][0], shifted(minutes))
+        for index, (_start, minutes) in enumerate(spans[:-1])
+    ]
+    return case(*whens, else_=shifted(spans[-1][1]))
+
+
+def bucket(
+    column: Expr,
+    kind: Bucket,
+    zone: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    dialect: str,
+) -> ColumnElement[str]:
+    """The local day ("2026-11-20"), week (its Monday) or month ("2026-11") of ``column``."""
+    if dialect == "postgresql":
+        local = func.timezone(literal(zone.key), column)
+        if kind == "month":
+            return func.to_char(local, "YYYY-MM")
+        return func.to_char(func.date_trunc(kind, local), "YYYY-MM-DD")
+    local_text = _sqlite_local(column, offset_spans(zone, start, end))
+    return date_bucket(local_text, kind, dialect)
+
+
+def date_bucket(day: Expr, kind: Bucket, dialect: str) -> ColumnElement[str]:
+    """The same buckets for a column that already holds a calendar date (spend days)."""
+    if dialect == "postgresql":
+        as_date = cast(day, Date)
+        if kind == "month":
+            return func.to_char(as_date, "YYYY-MM")
+        return func.to_char(func.date_trunc(kind, as_date), "YYYY-MM-DD")
+    if kind == "day":
+        return func.date(day)
+    if kind == "week":
+        return func.date(day, "-6 days", "weekday 1")
+    return func.strftime("%Y-%m", day)
+
+
+def local_days(zone: ZoneInfo, start: datetime, end: datetime) -> list[date]:
+    """Every local calendar day the range touches, for zero-filled time series."""
+    first = start.astimezone(zone).date()
+    last = (end - timedelta(microseconds=1)).astimezone(zone).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]

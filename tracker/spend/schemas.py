@@ -1,0 +1,71 @@
+"""Bodies of the spend API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from tracker.links.schemas import Slug, UtmValue
+from tracker.orders import money
+
+
+def _currency(value: str) -> str:
+    try:
+        return money.normalize_currency(value)
+    except money.InvalidMoney as exc:
+        raise ValueError(str(exc)) from exc
+
+
+class SpendCreate(BaseModel):
+    """Cost (and impressions) of one link or one whole campaign on one day."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "utm_campaign": "spring-sale",
+                    "date": "2026-11-20",
+                    "amount": "120.00",
+                    "currency": "EUR",
+                    "impressions": 48000,
+                },
+                {"link": "mug-ig", "date": "2026-11-20", "amount": "35.50", "currency": "EUR"},
+            ]
+        },
+    )
+
+    link: Slug | None = Field(None, description="the slug of the link that cost this")
+    utm_campaign: UtmValue | None = Field(None, description="or the campaign that cost this")
+    date: date
+    amount: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    currency: Annotated[str, AfterValidator(_currency)]
+    impressions: Annotated[int, Field(ge=0, le=10**15)] | None = None
+
+    @model_validator(mode="after")
+    def _one_target_and_exact_amount(self) -> SpendCreate:
+        if (self.link is None) == (self.utm_campaign is None):
+            raise ValueError("give exactly one of link and utm_campaign")
+        try:
+            money.to_minor(self.amount, self.currency)
+        except money.InvalidMoney as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+
+class SpendRead(BaseModel):
+    id: int
+    link: str | None
+    utm_campaign: str | None
+    date: date
+    amount: str
+    currency: str
+    impressions: int | None
+    created_at: datetime
+
+
+class SpendList(BaseModel):
+    items: list[SpendRead]
