@@ -6,11 +6,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import typer
 import uvicorn
 from pydantic import ValidationError
+from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,12 @@ from tracker.db import create_engine, create_sessionmaker
 from tracker.errors import TrackerError
 from tracker.orders import repository as orders_repository
 from tracker.orders import service as orders_service
+from tracker.orders.events import describe
+from tracker.reports import export as reports_export
+from tracker.reports import service as reports_service
+from tracker.reports.queries import Dimension
+from tracker.spend import service as spend_service
+from tracker.spend.schemas import SpendCreate
 
 app = typer.Typer(
     help="Tracker: UTM short links, click logging and order attribution.", no_args_is_help=True
@@ -27,7 +34,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for the /api endpoints.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+spend_app = typer.Typer(help="What links and campaigns cost.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(spend_app, name="spend")
 
 T = TypeVar("T")
 
@@ -186,3 +195,70 @@ def reattribute(
     typer.echo(
         f"reapplied {applied} deliveries; {failed} failed (see `tracker deliveries --failed`)"
     )
+
+
+@spend_app.command("add")
+def spend_add(
+    day: Annotated[str, typer.Option("--date", help="the day it was spent, e.g. 2026-11-20")],
+    amount: Annotated[str, typer.Option(help="a decimal amount, e.g. 120.00")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code, e.g. EUR")],
+    link: Annotated[str | None, typer.Option(help="the slug of the link it paid for")] = None,
+    campaign: Annotated[str | None, typer.Option(help="or the utm_campaign it paid for")] = None,
+    impressions: Annotated[int | None, typer.Option(help="how often it was seen")] = None,
+) -> None:
+    """Record what a link or a campaign cost on a day (a second entry replaces the first)."""
+    try:
+        data = SpendCreate.model_validate(
+            {
+                "link": link,
+                "utm_campaign": campaign,
+                "date": day,
+                "amount": amount,
+                "currency": currency,
+                "impressions": impressions,
+            }
+        )
+    except ValidationError as exc:
+        typer.echo(f"invalid spend: {describe(exc)}", err=True)
+        raise typer.Exit(2) from exc
+    spend, created = _with_session(lambda session: spend_service.record(session, data))
+    verb = "recorded" if created else "replaced"
+    typer.echo(f"{verb} spend {spend.id}: {data.amount} {data.currency} on {data.date}")
+
+
+@app.command()
+def stats(
+    start: Annotated[str | None, typer.Option("--from", help="date or datetime")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="date (inclusive) or datetime")] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone that cuts the days")] = "UTC",
+    group_by: Annotated[str | None, typer.Option(help="a dimension of /api/stats")] = None,
+    link: Annotated[str | None, typer.Option()] = None,
+    utm_source: Annotated[str | None, typer.Option()] = None,
+    utm_medium: Annotated[str | None, typer.Option()] = None,
+    utm_campaign: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """The report of /api/stats as a table in the terminal."""
+    settings = _settings()
+    if group_by is not None and group_by not in get_args(Dimension):
+        typer.echo(f"group_by: one of {', '.join(get_args(Dimension))}", err=True)
+        raise typer.Exit(2)
+
+    async def run(session: AsyncSession) -> dict[str, Any]:
+        scope = reports_service.scope_for(
+            dialect=session.get_bind().dialect.name,
+            start=start,
+            end=end,
+            tz=tz,
+            group_by=group_by,  # type: ignore[arg-type]
+            include_test_orders=settings.accept_test_orders,
+            link=link,
+            utm_source=utm_source,
+            utm_medium=utm_medium,
+            utm_campaign=utm_campaign,
+            tag=tag,
+        )
+        return await reports_service.report(session, scope)
+
+    data = _with_session(run)
+    Console().print(reports_export.to_table(data))

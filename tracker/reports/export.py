@@ -6,6 +6,8 @@ import csv
 import io
 from typing import Any
 
+from rich.table import Table
+
 SCALARS = (
     "clicks",
     "bot_clicks",
@@ -46,3 +48,49 @@ def _safe(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def _money(values: dict[str, Any]) -> str:
+    return "  ".join(f"{amount} {currency}" for currency, amount in values.items()) or "-"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [
+        "(none)" if row["key"] is None else str(row["key"]),
+        str(row["clicks"]),
+        str(row["bot_clicks"]),
+        str(row["unique_visitors"]),
+        str(row["orders"]),
+        _ratio(row["conversion_rate"]),
+        _money(row["net_revenue"]),
+        _money(row["cost"]),
+        "  ".join(f"{value} {currency}" for currency, value in row["roas"].items()) or "-",
+    ]
+
+
+def to_table(report: dict[str, Any]) -> Table:
+    """The report for `tracker stats`: the funnel columns, then a totals line."""
+    title = f"{report['from']:%Y-%m-%d %H:%M} to {report['to']:%Y-%m-%d %H:%M} ({report['tz']})"
+    table = Table(title=title)
+    for name in (
+        "",
+        "clicks",
+        "bots",
+        "visitors",
+        "orders",
+        "conv.",
+        "net revenue",
+        "cost",
+        "ROAS",
+    ):
+        table.add_column(name, justify="right" if name else "left")
+    for row in report["rows"]:
+        table.add_row(*_cells(row))
+    if report["rows"]:
+        table.add_section()
+    table.add_row(*_cells({"key": "TOTAL", **report["totals"]}))
+    return table
