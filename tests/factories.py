@@ -57,6 +57,12 @@ async def rows(app: TrackerApp, model: type[T]) -> list[T]:
         return list((await session.scalars(select(model).order_by(model.id))).all())  # type: ignore[attr-defined]
 
 
+async def rows_by(app: TrackerApp, model: type[T]) -> list[T]:
+    """Every row of a table without an id column, in no particular order."""
+    async with app.runtime.sessionmaker() as session:
+        return list((await session.scalars(select(model))).all())
+
+
 async def clicks(app: TrackerApp) -> list[Click]:
     """Every click, once the writer has written what it holds."""
     await app.runtime.click_writer.flush()

@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, get_args
+from zoneinfo import ZoneInfo
 
 import typer
 import uvicorn
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker import auth, schema
+from tracker.clicks import rollup
 from tracker.config import Settings, get_settings
 from tracker.db import create_engine, create_sessionmaker
 from tracker.errors import TrackerError
@@ -34,6 +36,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for the /api endpoints.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+rollup_app = typer.Typer(help="The daily click rollup behind the reports.", no_args_is_help=True)
+app.add_typer(rollup_app, name="rollup")
 spend_app = typer.Typer(help="What links and campaigns cost.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(spend_app, name="spend")
@@ -252,6 +256,7 @@ def stats(
             tz=tz,
             group_by=group_by,  # type: ignore[arg-type]
             include_test_orders=settings.accept_test_orders,
+            rollup_zone=settings.report_timezone,
             link=link,
             utm_source=utm_source,
             utm_medium=utm_medium,
@@ -262,3 +267,16 @@ def stats(
 
     data = _with_session(run)
     Console().print(reports_export.to_table(data))
+
+
+@rollup_app.command("rebuild")
+def rollup_rebuild() -> None:
+    """Recount the daily rollup from the raw clicks (after TRACKER_REPORT_TIMEZONE changed)."""
+    settings = _settings()
+
+    async def run(session: AsyncSession) -> int:
+        dialect = session.get_bind().dialect.name
+        return await rollup.rebuild(session, ZoneInfo(settings.report_timezone), dialect)
+
+    days = _with_session(run)
+    typer.echo(f"rollup rebuilt: {days} link-days in {settings.report_timezone}")

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tracker.clicks import rollup
 from tracker.db import insert_ignoring_duplicates, utcnow
 from tracker.models import VisitorSalt
 
@@ -51,6 +52,7 @@ class DailySalts:
                 [{"day": day, "salt": secrets.token_bytes(32)} for day in days],
             )
             await session.execute(delete(VisitorSalt).where(VisitorSalt.day < today))
+            await rollup.prune_visitors(session, today)
             rows = await session.execute(
                 select(VisitorSalt.day, VisitorSalt.salt).where(VisitorSalt.day.in_(days))
             )

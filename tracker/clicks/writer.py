@@ -21,10 +21,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tracker.clicks import rollup
 from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
 from tracker.config import Settings
 from tracker.db import insert_ignoring_duplicates
@@ -96,7 +98,9 @@ class ClickWriter:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._after_write = after_write
-        self._insert = insert_ignoring_duplicates(Click, dialect_name)
+        self._insert = insert_ignoring_duplicates(Click, dialect_name).returning(Click.id)
+        self._dialect = dialect_name
+        self._zone = ZoneInfo(settings.report_timezone)
         self._batch_size = settings.click_batch_size
         self._interval = settings.click_flush_interval
         self._memory_limit = settings.click_memory_limit
@@ -198,7 +202,9 @@ class ClickWriter:
     async def _write(self, batch: list[PendingClick]) -> None:
         rows = await asyncio.to_thread(_rows, batch)
         async with self._sessionmaker() as session, session.begin():
-            await session.execute(self._insert, rows)
+            inserted = set((await session.scalars(self._insert, rows)).all())
+            fresh = [row for row in rows if row["id"] in inserted]
+            await rollup.add(session, fresh, self._zone, self._dialect)
         self.written += len(batch)
         if self._after_write is not None:
             try:

@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, distinct, exists, func, literal, or_, select
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from tracker.models import Click, Link, LinkTag, Order, Refund, Spend
+from tracker.models import Click, ClickDay, Link, LinkTag, Order, Refund, Spend
 from tracker.reports import timebuckets
 
 Dimension = Literal[
@@ -57,6 +69,7 @@ class Scope:
     group_by: Dimension | None
     dialect: str
     include_test_orders: bool = False
+    rollup_zone: str = "UTC"
     link: str | None = None
     utm_source: str | None = None
     utm_medium: str | None = None
@@ -123,15 +136,85 @@ def _key(scope: Scope, timestamp: Expr) -> Expr:
     return timebuckets.bucket(timestamp, kind, scope.zone, scope.start, scope.end, scope.dialect)
 
 
+def _full_days(scope: Scope) -> tuple[date, date, datetime, datetime] | None:
+    """The whole days of the rollup's zone inside the range: (first, last, their UTC span)."""
+    if scope.zone.key != scope.rollup_zone:
+        return None
+    zone = scope.zone
+    first = scope.start.astimezone(zone).date()
+    if datetime.combine(first, time(), zone) < scope.start:
+        first += timedelta(days=1)
+    after = scope.end.astimezone(zone).date()  # the day holding `end`, itself not whole
+    if first >= after:
+        return None
+    start = datetime.combine(first, time(), zone).astimezone(UTC)
+    end = datetime.combine(after, time(), zone).astimezone(UTC)
+    return first, after - timedelta(days=1), start, end
+
+
 async def clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
+    """Whole days from the daily rollup, the partial days at the edges from the raw clicks."""
+    days = _full_days(scope) if scope.group_by not in CLICK_COLUMNS else None
+    if days is None:
+        return await _raw_clicks(session, scope)
+    first, last, start, end = days
+    found = await _rolled_up_clicks(session, scope, first, last)
+    for edge_start, edge_end in ((scope.start, start), (end, scope.end)):
+        if edge_start < edge_end:
+            edge = await _raw_clicks(session, replace(scope, start=edge_start, end=edge_end))
+            for key, totals in edge.items():
+                row = found.setdefault(key, Totals())
+                row.clicks += totals.clicks
+                row.bot_clicks += totals.bot_clicks
+                row.unique_visitors += totals.unique_visitors
+    return found
+
+
+async def _rolled_up_clicks(
+    session: AsyncSession, scope: Scope, first: date, last: date
+) -> dict[Any, Totals]:
+    if scope.group_by in TIME_DIMENSIONS:
+        kind: timebuckets.Bucket = (
+            "day" if scope.group_by == "day" else "week" if scope.group_by == "week" else "month"
+        )
+        key: Expr = timebuckets.date_bucket(ClickDay.day, kind, scope.dialect)
+    else:
+        key = _key(scope, ClickDay.day)
+    key = key.label("key")
+    query = (
+        select(
+            key,
+            func.sum(ClickDay.clicks),
+            func.sum(ClickDay.bot_clicks),
+            func.sum(ClickDay.unique_visitors),
+        )
+        .select_from(ClickDay)
+        .where(ClickDay.day >= first, ClickDay.day <= last)
+    )
+    if scope.filters_links or scope.group_by in LINK_DIMENSIONS:
+        query = query.join(Link, Link.id == ClickDay.link_id).where(*_link_conditions(scope))
+    if scope.group_by == "tag":
+        query = query.outerjoin(LinkTag, LinkTag.link_id == ClickDay.link_id)
+    if scope.group_by is not None:
+        query = query.group_by(key)
+    found: dict[Any, Totals] = {}
+    for row_key, humans, bots, uniques in await session.execute(query):
+        if humans or bots:
+            found[row_key] = Totals(int(humans), int(bots), int(uniques))
+    return found
+
+
+async def _raw_clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
     human = Click.is_bot.is_(False)
+    # A visitor is counted once per link and day, as the rollup counts them (hashes change daily).
+    visitor = cast(Click.link_id, String) + literal(":") + Click.visitor_hash
     key = _key(scope, Click.clicked_at).label("key")
     query = (
         select(
             key,
             func.sum(case((human, 1), else_=0)),
             func.sum(case((human, 0), else_=1)),
-            func.count(distinct(case((human, Click.visitor_hash)))),
+            func.count(distinct(case((human, visitor)))),
         )
         .select_from(Click)
         .where(Click.clicked_at >= scope.start, Click.clicked_at < scope.end)

@@ -45,6 +45,7 @@ async def _report(
         tz=tz,
         group_by=group_by,
         include_test_orders=runtime.settings.accept_test_orders,
+        rollup_zone=runtime.settings.report_timezone,
         **filters,
     )
     return await service.report(session, scope)
@@ -123,6 +124,7 @@ async def link_stats(
         tz=tz,
         group_by=None,
         include_test_orders=runtime.settings.accept_test_orders,
+        rollup_zone=runtime.settings.report_timezone,
         link=slug,
     )
     return await service.link_report(session, scope)

@@ -190,8 +190,11 @@ def scope_for(
     tz: str,
     group_by: Dimension | None,
     include_test_orders: bool,
+    rollup_zone: str,
     **filters: str | None,
 ) -> Scope:
     zone_info = zone(tz)
     since, until = period(start, end, zone_info)
-    return Scope(since, until, zone_info, group_by, dialect, include_test_orders, **filters)
+    return Scope(
+        since, until, zone_info, group_by, dialect, include_test_orders, rollup_zone, **filters
+    )

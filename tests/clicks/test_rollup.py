@@ -1,0 +1,162 @@
+"""The daily rollup always says what the raw clicks say, and reports read it correctly."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from tests import factories
+from tests.test_cli import tracker
+from tracker.clicks.writer import PendingClick
+from tracker.config import Settings
+from tracker.main import TrackerApp, create_app
+from tracker.models import ClickDay, Link
+from tracker.reports import queries
+from tracker.reports.queries import Scope
+
+MOMENTS = [
+    "2026-11-19T10:00:00+00:00",
+    "2026-11-20T08:00:00+00:00",
+    "2026-11-20T12:00:00+00:00",
+    "2026-11-20T23:30:00+00:00",  # the 21st in Berlin
+    "2026-11-21T09:00:00+00:00",
+    "2026-11-22T01:00:00+00:00",
+]
+
+
+async def _clicks(app: TrackerApp, api: httpx.AsyncClient, repeat: int = 1) -> None:
+    await factories.create_link(api, slug="a", utm_source="ig", tags=["t"])
+    await factories.create_link(api, slug="b", utm_source="fb")
+    links = await factories.rows(app, Link)
+    for _ in range(repeat):  # a replayed spool sends the same clicks again
+        for n, moment in enumerate(MOMENTS):
+            for link in links:
+                app.runtime.click_writer.enqueue(
+                    PendingClick(
+                        id=f"c{n}-{link.id}",
+                        link_id=link.id,
+                        clicked_at=datetime.fromisoformat(moment),
+                        user_agent=factories.IPHONE if n % 3 else "curl/8.0",
+                        referrer=None,
+                        # Hashes change with the day's salt, as real ones do.
+                        visitor_hash=f"{moment[:10]}-{n % 2}".rjust(32, "0"),
+                        country=None,
+                        query=None,
+                    )
+                )
+        await app.runtime.click_writer.flush()
+
+
+def _scope(
+    app: TrackerApp, start: datetime, end: datetime, tz: str, group_by: queries.Dimension | None
+) -> Scope:
+    return Scope(
+        start,
+        end,
+        ZoneInfo(tz),
+        group_by,
+        app.runtime.engine.dialect.name,
+        rollup_zone=app.runtime.settings.report_timezone,
+    )
+
+
+async def _both(
+    app: TrackerApp, scope: Scope
+) -> tuple[dict[object, tuple[int, int, int]], dict[object, tuple[int, int, int]]]:
+    async with app.runtime.sessionmaker() as session:
+        rolled = await queries.clicks(session, scope)
+        raw = await queries.clicks(session, replace(scope, rollup_zone="no rollup"))
+
+    def flat(found: dict[object, queries.Totals]) -> dict[object, tuple[int, int, int]]:
+        return {k: (t.clicks, t.bot_clicks, t.unique_visitors) for k, t in found.items()}
+
+    return flat(rolled), flat(raw)
+
+
+class TestRollup:
+    async def test_counts_each_click_once_even_when_replayed(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        await _clicks(app, api, repeat=2)
+        rows = sorted(
+            (row.day, row.clicks, row.bot_clicks, row.unique_visitors)
+            for row in await factories.rows_by(app, ClickDay)
+            if row.link_id == 1
+        )
+        assert rows == [
+            (date(2026, 11, 19), 0, 1, 0),  # curl
+            (date(2026, 11, 20), 2, 1, 2),  # two visitors, and curl at 23:30
+            (date(2026, 11, 21), 1, 0, 1),
+            (date(2026, 11, 22), 1, 0, 1),
+        ]
+
+    async def test_whole_days_from_the_rollup_and_edges_from_raw_clicks_agree(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        await _clicks(app, api)
+        ranges = [
+            (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)),
+            (datetime(2026, 11, 19, 11, tzinfo=UTC), datetime(2026, 11, 21, 10, tzinfo=UTC)),
+            (datetime(2026, 11, 20, 9, tzinfo=UTC), datetime(2026, 11, 20, 13, tzinfo=UTC)),
+        ]
+        for start, end in ranges:
+            for group_by in (None, "link", "utm_source", "tag", "day", "week", "month"):
+                rolled, raw = await _both(app, _scope(app, start, end, "UTC", group_by))  # type: ignore[arg-type]
+                assert rolled == raw, (start, end, group_by)
+                assert rolled  # there is something to compare
+
+    async def test_days_cut_in_the_report_timezone(self, settings: Settings) -> None:
+        berlin = create_app(settings.model_copy(update={"report_timezone": "Europe/Berlin"}))
+        async with berlin.lifespan():
+            key = await factories.create_api_key(berlin)
+            transport = httpx.ASGITransport(app=berlin)
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="https://go.test",
+                headers={"Authorization": f"Bearer {key}"},
+            ) as api:
+                await _clicks(berlin, api)
+                days = sorted({row.day for row in await factories.rows_by(berlin, ClickDay)})
+                assert days == [
+                    date(2026, 11, 19),
+                    date(2026, 11, 20),
+                    date(2026, 11, 21),
+                    date(2026, 11, 22),
+                ]
+                rolled, raw = await _both(
+                    berlin,
+                    _scope(
+                        berlin,
+                        datetime(2026, 11, 18, 23, tzinfo=UTC),
+                        datetime(2026, 11, 22, 23, tzinfo=UTC),
+                        "Europe/Berlin",
+                        "day",
+                    ),
+                )
+                assert rolled == raw
+                assert {k: v[0] + v[1] for k, v in rolled.items()} == {
+                    "2026-11-19": 2,
+                    "2026-11-20": 4,
+                    "2026-11-21": 4,
+                    "2026-11-22": 2,
+                }
+
+    async def test_rebuild_recounts_what_the_writer_counted(
+        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        await _clicks(app, api)
+        before = sorted(
+            (r.link_id, r.day, r.clicks, r.bot_clicks, r.unique_visitors)
+            for r in await factories.rows_by(app, ClickDay)
+        )
+        rebuilt = tracker("rollup", "rebuild", database_url=settings.database_url)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "rollup rebuilt: 8 link-days in UTC" in rebuilt.stdout
+        after = sorted(
+            (r.link_id, r.day, r.clicks, r.bot_clicks, r.unique_visitors)
+            for r in await factories.rows_by(app, ClickDay)
+        )
+        assert after == before and len(after) == 8

@@ -1,0 +1,127 @@
+"""The daily rollup: clicks, bot clicks and unique visitors per link and day.
+
+The writer adds every batch to it in the batch's own transaction, counting
+only the clicks that were really inserted (a replayed spool adds nothing), so
+the rollup always equals what the raw clicks say. Days are cut in
+TRACKER_REPORT_TIMEZONE; `tracker rollup rebuild` recomputes it from the raw
+clicks after that setting changes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, delete, distinct, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tracker.db import insert_ignoring_duplicates
+from tracker.models import Click, ClickDay, VisitorDay
+from tracker.reports import timebuckets
+
+
+def _upsert(dialect: str, values: list[dict[str, Any]]) -> Any:
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = dialect_insert(ClickDay).values(values)
+    return statement.on_conflict_do_update(
+        index_elements=["link_id", "day"],
+        set_={
+            "clicks": ClickDay.clicks + statement.excluded.clicks,
+            "bot_clicks": ClickDay.bot_clicks + statement.excluded.bot_clicks,
+            "unique_visitors": ClickDay.unique_visitors + statement.excluded.unique_visitors,
+        },
+    )
+
+
+async def add(
+    session: AsyncSession, rows: Iterable[dict[str, Any]], zone: ZoneInfo, dialect: str
+) -> None:
+    """Count freshly inserted click rows into their link's day."""
+    humans: Counter[tuple[int, date]] = Counter()
+    bots: Counter[tuple[int, date]] = Counter()
+    visitors: set[tuple[int, date, str]] = set()
+    for row in rows:
+        key = (row["link_id"], row["clicked_at"].astimezone(zone).date())
+        if row["is_bot"]:
+            bots[key] += 1
+        else:
+            humans[key] += 1
+            visitors.add((*key, row["visitor_hash"]))
+    if not humans and not bots:
+        return
+    new_visitors: Counter[tuple[int, date]] = Counter()
+    if visitors:
+        inserted = await session.execute(
+            insert_ignoring_duplicates(VisitorDay, dialect).returning(
+                VisitorDay.link_id, VisitorDay.day
+            ),
+            [
+                {"link_id": link, "day": day, "visitor_hash": seen}
+                for link, day, seen in sorted(visitors)
+            ],
+        )
+        new_visitors.update((link_id, day) for link_id, day in inserted)
+    keys = sorted({*humans, *bots})  # a fixed order: concurrent writers never deadlock
+    await session.execute(
+        _upsert(
+            dialect,
+            [
+                {
+                    "link_id": link_id,
+                    "day": day,
+                    "clicks": humans[(link_id, day)],
+                    "bot_clicks": bots[(link_id, day)],
+                    "unique_visitors": new_visitors[(link_id, day)],
+                }
+                for link_id, day in keys
+            ],
+        )
+    )
+
+
+async def prune_visitors(session: AsyncSession, today: date) -> None:
+    """Forget which visitors were seen on days that are over (yesterday kept for late batches)."""
+    await session.execute(delete(VisitorDay).where(VisitorDay.day < today - timedelta(days=1)))
+
+
+async def rebuild(session: AsyncSession, zone: ZoneInfo, dialect: str) -> int:
+    """Recompute the rollup from the raw clicks, e.g. after TRACKER_REPORT_TIMEZONE changed."""
+    await session.execute(delete(ClickDay))
+    await session.execute(delete(VisitorDay))
+    span = (
+        await session.execute(select(func.min(Click.clicked_at), func.max(Click.clicked_at)))
+    ).one()
+    if span[0] is None:
+        return 0
+    start: datetime = span[0]
+    end: datetime = span[1] + timedelta(seconds=1)
+    day = timebuckets.bucket(Click.clicked_at, "day", zone, start, end, dialect).label("day")
+    human = Click.is_bot.is_(False)
+    query = (
+        select(
+            Click.link_id,
+            day,
+            func.sum(case((human, 1), else_=0)),
+            func.sum(case((human, 0), else_=1)),
+            func.count(distinct(case((human, Click.visitor_hash)))),
+        )
+        .group_by(Click.link_id, day)
+        .order_by(Click.link_id, day)
+    )
+    values = [
+        {
+            "link_id": link_id,
+            "day": date.fromisoformat(day_text),
+            "clicks": int(clicks),
+            "bot_clicks": int(bot_clicks),
+            "unique_visitors": int(uniques),
+        }
+        for link_id, day_text, clicks, bot_clicks, uniques in await session.execute(query)
+    ]
+    for start_at in range(0, len(values), 1000):
+        await session.execute(_upsert(dialect, values[start_at : start_at + 1000]))
+    return len(values)
