@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, get_args
@@ -87,8 +89,11 @@ def serve(
     """Migrate the schema to head, then serve the redirects and the API."""
     settings = _settings()
     schema.upgrade(settings.database_url)  # once, before any worker starts
+    if workers > 1:
+        # prometheus-client's own switch: every worker writes its figures into this directory.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tracker-metrics-")
     uvicorn.run(
-        "tracker.main:create_app",
+        "tracker.main:serve_app",
         factory=True,
         host=host,
         port=port,
@@ -99,6 +104,7 @@ def serve(
         server_header=False,
         access_log=False,
         log_level=settings.log_level.lower(),
+        log_config=None,  # tracker.logs configures logging in each worker
         timeout_graceful_shutdown=30,
     )
 

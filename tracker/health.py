@@ -24,7 +24,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "not ready; the body says why"}})
 async def readyz(request: Request) -> JSONResponse:
-    """The database answers within a second and the click writer runs."""
+    """The database answers within a second, the click writer runs and keeps up."""
     runtime: Runtime = request.app.state.runtime
     problems = []
     try:
@@ -34,6 +34,8 @@ async def readyz(request: Request) -> JSONResponse:
         problems.append("database unreachable")
     if not runtime.click_writer.running:
         problems.append("click writer stopped")
+    if runtime.click_writer.queued >= runtime.settings.click_memory_limit:
+        problems.append("click queue over its high-water mark")
     if problems:
         return JSONResponse({"status": "unavailable", "problems": problems}, 503)
     return JSONResponse({"status": "ok", "clicks_queued": runtime.click_writer.queued})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tracker import health
+from tracker import health, logs, metrics
 from tracker.config import Settings, get_settings
 from tracker.errors import install_error_handlers
 from tracker.links import slugs
@@ -72,6 +74,9 @@ async def _too_large(send: Send, max_bytes: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class TrackerApp:
     """Single-segment paths that can be slugs go straight to the redirect; the rest to FastAPI."""
 
@@ -82,12 +87,40 @@ class TrackerApp:
         self._asgi = BodySizeLimit(api, runtime.settings.max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            slug = scope["path"][1:]
-            if "/" not in slug and slugs.is_valid(slug):
-                await self._redirect(scope, receive, send, slug)
-                return
-        await self._asgi(scope, receive, send)
+        if scope["type"] != "http":
+            await self._asgi(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        slug = scope["path"][1:]
+        is_redirect = "/" not in slug and slugs.is_valid(slug)
+        try:
+            if is_redirect:
+                await self._redirect(scope, receive, observed_send, slug)
+            else:
+                await self._asgi(scope, receive, observed_send)
+        finally:
+            self._observe(scope, is_redirect, status, time.perf_counter() - started)
+
+    @staticmethod
+    def _observe(scope: Scope, is_redirect: bool, status: int, seconds: float) -> None:
+        """Metrics and the access log, labelled by route template, never by slug or address."""
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        if is_redirect:
+            route = "/{slug}"
+            metrics.REDIRECTS.labels(str(status)).inc()
+        else:
+            matched = scope.get("route")
+            route = getattr(matched, "path", None) or "unmatched"
+        metrics.REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
+        logs.access(method, route, status, seconds)
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:
         """Start and stop the runtime without a server (tests, scripts)."""
@@ -106,7 +139,8 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
         finally:
             await runtime.stop()
 
-    api = FastAPI(
+    api = FastAPIOffline(
+        static_url="/static/docs",
         title="Tracker",
         summary="UTM short links, click logging and order attribution.",
         version="0.1.0",
@@ -115,8 +149,16 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     api.state.runtime = runtime
     install_error_handlers(api)
     api.include_router(health.router)
+    api.include_router(metrics.router)
     api.include_router(links_router)
     api.include_router(orders_router)
     api.include_router(spend_router)
     api.include_router(reports_router)
     return TrackerApp(api, runtime)
+
+
+def serve_app() -> TrackerApp:
+    """The factory `tracker serve` hands to uvicorn: each worker process configures its logs."""
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    return create_app(settings)

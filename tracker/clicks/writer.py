@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tracker import metrics
 from tracker.clicks import rollup
 from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
 from tracker.config import Settings
@@ -108,6 +109,7 @@ class ClickWriter:
         self._queue: deque[PendingClick] = deque()
         self._pending_humans: Counter[int] = Counter()
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.written = 0
@@ -166,6 +168,7 @@ class ClickWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
             self._wake.clear()
+            metrics.CLICKS_QUEUED.set(len(self._queue))
             if self._closing:
                 return
             try:
@@ -181,16 +184,21 @@ class ClickWriter:
                 await self._replay_spool_safely()
 
     async def flush(self) -> None:
-        """Write everything queued now; raises if the database refuses (the clicks stay queued)."""
-        while self._queue:
-            count = min(self._batch_size, len(self._queue))
-            batch = [self._queue.popleft() for _ in range(count)]
-            try:
-                await self._write(batch)
-            except BaseException:
-                self._queue.extendleft(reversed(batch))
-                raise
-            self._forget_humans(batch)
+        """Write everything queued now; raises if the database refuses (the clicks stay queued).
+
+        Waits for a batch the background task is writing, so that afterwards every
+        click enqueued before the call is in the database.
+        """
+        async with self._flushing:
+            while self._queue:
+                count = min(self._batch_size, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(count)]
+                try:
+                    await self._write(batch)
+                except BaseException:
+                    self._queue.extendleft(reversed(batch))
+                    raise
+                self._forget_humans(batch)
 
     def _forget_humans(self, batch: list[PendingClick]) -> None:
         """Written (or spooled) humans are no longer pending; the database now counts them."""
@@ -201,11 +209,13 @@ class ClickWriter:
 
     async def _write(self, batch: list[PendingClick]) -> None:
         rows = await asyncio.to_thread(_rows, batch)
-        async with self._sessionmaker() as session, session.begin():
-            inserted = set((await session.scalars(self._insert, rows)).all())
-            fresh = [row for row in rows if row["id"] in inserted]
-            await rollup.add(session, fresh, self._zone, self._dialect)
+        with metrics.CLICK_BATCH_SECONDS.time():
+            async with self._sessionmaker() as session, session.begin():
+                inserted = set((await session.scalars(self._insert, rows)).all())
+                fresh = [row for row in rows if row["id"] in inserted]
+                await rollup.add(session, fresh, self._zone, self._dialect)
         self.written += len(batch)
+        metrics.CLICKS_WRITTEN.inc(len(fresh))
         if self._after_write is not None:
             try:
                 await self._after_write([click.id for click in batch])
@@ -226,6 +236,7 @@ class ClickWriter:
         await asyncio.to_thread(self._spool_write, batch)
         self._queue.clear()
         self._forget_humans(batch)
+        metrics.CLICKS_SPOOLED.inc(len(batch))
         log.warning("spooled %d clicks to %s", len(batch), self._spool_dir)
 
     def _spool_write(self, batch: list[PendingClick]) -> None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tracker import metrics
 from tracker.links.utm import read_utm
 from tracker.models import Order
 from tracker.orders import repository
@@ -23,6 +24,7 @@ _REQUIRED_UTM = ("utm_source", "utm_medium", "utm_campaign")
 
 
 def _credit(order: Order, rule: str, link_id: int | None, click_id: str | None = None) -> None:
+    metrics.ATTRIBUTIONS.labels(rule).inc()
     order.attribution = rule
     order.link_id = link_id
     order.attributed_click_id = click_id

@@ -16,10 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import SecretStr, ValidationError
 
+from tracker import metrics
 from tracker.db import SessionDep
 from tracker.errors import NotFound
 from tracker.orders import generic, service, shopify, stripe, woocommerce
-from tracker.orders.events import Envelope
+from tracker.orders.events import Envelope, InvalidSignature
 from tracker.runtime import Runtime
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -50,10 +51,20 @@ async def _intake(
 ) -> dict[str, str]:
     delivery_id = await service.store_delivery(session, platform, envelope, body)
     if delivery_id is None:
+        metrics.WEBHOOKS.labels(platform, "duplicate").inc()
         return {"status": "duplicate"}
     await session.commit()  # durable before anything else may fail
     error = await service.process(session, delivery_id, _runtime(request).settings)
+    metrics.WEBHOOKS.labels(platform, "failed" if error else "accepted").inc()
     return {"status": "failed", "error": error} if error else {"status": "accepted"}
+
+
+def _verified(platform: str, verify: Verifier, key: str, body: bytes, request: Request) -> None:
+    try:
+        verify(key, body, request.headers)
+    except InvalidSignature:
+        metrics.WEBHOOKS.labels(platform, "rejected").inc()
+        raise
 
 
 async def _platform(
@@ -66,7 +77,7 @@ async def _platform(
 ) -> dict[str, str]:
     key = _secret(secret)
     body = await request.body()
-    verify(key, body, request.headers)
+    _verified(platform, verify, key, body, request)
     return await _intake(request, session, platform, envelope(request.headers, body), body)
 
 
@@ -124,10 +135,11 @@ async def generic_webhook(request: Request, session: SessionDep) -> dict[str, st
     settings = _runtime(request).settings
     key = _secret(settings.webhook_secret)
     body = await request.body()
-    generic.verify(key, body, request.headers)
+    _verified("generic", generic.verify, key, body, request)
     try:
         order = generic.GenericOrder.model_validate_json(body)
     except ValidationError as exc:
+        metrics.WEBHOOKS.labels("generic", "invalid").inc()
         raise RequestValidationError(exc.errors()) from exc
     return await _intake(
         request, session, "generic", generic.envelope(order, request.headers), body

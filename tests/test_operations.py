@@ -1,0 +1,263 @@
+"""What an operator relies on (SPEC §10): probes, metrics, logs, offline docs, image, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests import factories, platforms, servers
+from tracker.config import Settings
+from tracker.main import TrackerApp, create_app
+from tracker.models import Click
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+class TestProbes:
+    async def test_healthz_and_readyz(self, client: httpx.AsyncClient, app: TrackerApp) -> None:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ok"
+        assert await factories.count(app, Click) == 0
+
+    async def test_readyz_is_503_when_the_database_is_away(self, settings: Settings) -> None:
+        url = (
+            "sqlite+aiosqlite:////nonexistent-dir/x.db"
+            if settings.is_sqlite
+            else "postgresql+asyncpg://postgres@127.0.0.1:9/x"
+        )
+        away = create_app(settings.model_copy(update={"database_url": url}))
+        async with away.lifespan():
+            transport = httpx.ASGITransport(app=away)
+            async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
+                assert (await http.get("/healthz")).status_code == 200
+                ready = await http.get("/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["problems"] == ["database unreachable"]
+
+
+class TestMetrics:
+    async def test_counters_move_and_labels_hold_no_slug(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient, app: TrackerApp
+    ) -> None:
+        before = _samples((await client.get("/metrics")).text)
+        await factories.create_link(api, slug="very-secret-campaign-slug")
+        for _ in range(3):
+            await client.get("/very-secret-campaign-slug")
+        await client.get("/no-such-slug")
+        await platforms.shopify(client, "orders/create", platforms.payload("shopify_order"))
+        await platforms.shopify(
+            client, "orders/create", platforms.payload("shopify_order"), secret="bad"
+        )
+        await factories.clicks(app)
+        response = await client.get("/metrics")
+        assert response.headers["content-type"].startswith("text/plain")
+        after = _samples(response.text)
+
+        def moved(name: str, **labels: str) -> float:
+            key = (name, tuple(sorted(labels.items())))
+            return after.get(key, 0.0) - before.get(key, 0.0)
+
+        assert moved("tracker_redirects_total", status="302") == 3
+        assert moved("tracker_redirects_total", status="404") == 1
+        assert moved("tracker_clicks_written_total") == 3
+        assert moved("tracker_webhooks_total", platform="shopify", outcome="accepted") == 1
+        assert moved("tracker_webhooks_total", platform="shopify", outcome="rejected") == 1
+        assert moved("tracker_attributions_total", rule="none") == 1
+        assert (
+            moved("tracker_request_seconds_count", method="GET", route="/{slug}", status="302") == 3
+        )
+        assert (
+            moved("tracker_request_seconds_count", method="POST", route="/api/links", status="201")
+            == 1
+        )
+        assert moved("tracker_click_batch_seconds_count") >= 1
+        assert "very-secret-campaign-slug" not in response.text
+        assert "no-such-slug" not in response.text
+
+
+class TestOfflineDocs:
+    async def test_docs_reference_no_external_host(self, client: httpx.AsyncClient) -> None:
+        for path in ("/docs", "/redoc"):
+            page = await client.get(path)
+            assert page.status_code == 200
+            sources = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)', page.text)
+            sources += re.findall(r"url:\s*'([^']+)'", page.text)
+            assert sources, path
+            assert all(source.startswith("/") for source in sources), sources
+            assert "cdn" not in page.text.lower() and "fonts.googleapis" not in page.text
+            for source in sources:
+                if source.startswith("/static/"):
+                    assert (await client.get(source)).status_code == 200, source
+
+    async def test_openapi_describes_every_endpoint_with_errors(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        spec = (await client.get("/openapi.json")).json()
+        for path in (
+            "/api/links",
+            "/api/links/{slug}",
+            "/api/links/bulk",
+            "/api/links/{slug}/qr",
+            "/api/stats",
+            "/api/stats.csv",
+            "/api/links/{slug}/stats",
+            "/api/spend",
+            "/webhooks/shopify",
+            "/webhooks/woocommerce",
+            "/webhooks/stripe",
+            "/webhooks/orders",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+        ):
+            assert path in spec["paths"], path
+        assert "401" in spec["paths"]["/api/links"]["post"]["responses"]
+        assert "409" in spec["paths"]["/api/links"]["post"]["responses"]
+        assert "401" in spec["paths"]["/webhooks/stripe"]["post"]["responses"]
+        assert spec["components"]["schemas"]["LinkCreate"]["examples"]
+
+
+class TestLogs:
+    async def test_one_json_line_per_request_and_nothing_personal(
+        self, clean_database: str, tmp_path: Path
+    ) -> None:
+        env = servers.environment(clean_database, tmp_path, shopify_secret=platforms.SHOPIFY_SECRET)
+        key = servers.api_key(env)
+        async with servers.running(env, tmp_path) as server:
+            async with httpx.AsyncClient(base_url=server.base_url) as http:
+                auth = {"Authorization": f"Bearer {key}"}
+                await http.post(
+                    "/api/links",
+                    json={"url": "https://shop.example.com/", "slug": "logged"},
+                    headers=auth,
+                )
+                await http.get(
+                    "/logged?utm_source=private-query",
+                    headers={"X-Forwarded-For": "203.0.113.77", "User-Agent": "Mozilla/5.0"},
+                )
+                await http.post(
+                    "/webhooks/shopify?token=hunter2",
+                    content=b"{}",
+                    headers={"X-Shopify-Hmac-Sha256": "x"},
+                )
+            server.stop()
+        log = server.log()
+        access = [json.loads(line) for line in log.splitlines() if '"tracker.access"' in line]
+        access = [entry for entry in access if entry["route"] != "/healthz"]  # the start-up probe
+        assert [(entry["method"], entry["route"], entry["status"]) for entry in access] == [
+            ("POST", "/api/links", 201),
+            ("GET", "/{slug}", 302),
+            ("POST", "/webhooks/shopify", 401),
+        ]
+        assert all(isinstance(entry["ms"], float) and entry["level"] == "INFO" for entry in access)
+        for secret in (key, "203.0.113.77", "private-query", "hunter2", "logged"):
+            assert secret not in log, secret
+        assert not any("127.0.0.1:" in line and "access" in line for line in log.splitlines())
+
+
+class TestWorkers:
+    async def test_two_workers_share_the_database_and_write_every_click(
+        self, clean_database: str, tmp_path: Path
+    ) -> None:
+        env = servers.environment(clean_database, tmp_path)
+        key = servers.api_key(env)
+        async with servers.running(env, tmp_path, "--workers", "2") as server:
+            async with httpx.AsyncClient(base_url=server.base_url) as http:
+                created = await http.post(
+                    "/api/links",
+                    json={"url": "https://shop.example.com/", "slug": "w2"},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert created.status_code == 201
+
+            async def visit() -> int:
+                # A connection per request, so that the kernel spreads them over both workers.
+                async with httpx.AsyncClient(base_url=server.base_url) as http:
+                    return (
+                        await http.get("/w2", headers={"User-Agent": "Mozilla/5.0"})
+                    ).status_code
+
+            statuses = []
+            for _ in range(10):
+                statuses += await asyncio.gather(*(visit() for _ in range(20)))
+            assert statuses == [302] * 200
+            async with httpx.AsyncClient(base_url=server.base_url) as http:
+                metrics = (await http.get("/metrics")).text
+            assert server.stop() in (0, -15), server.log()
+        access = [
+            json.loads(line) for line in server.log().splitlines() if '"tracker.access"' in line
+        ]
+        assert len({entry["process"] for entry in access if entry["route"] == "/{slug}"}) == 2
+        assert await servers.count_clicks(clean_database) == 200
+        redirects = _samples(metrics).get(("tracker_redirects_total", (("status", "302"),)), 0)
+        assert redirects == 200  # summed over both processes
+        assert (
+            server.log().count("Running upgrade") <= 4
+        )  # the migrations ran once, before the workers
+
+
+class TestImage:
+    def test_the_dockerfile_is_lint_clean(self) -> None:
+        result = subprocess.run(
+            ["hadolint", str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_the_images_install_steps_work_in_a_fresh_environment(self, tmp_path: Path) -> None:
+        """The Dockerfile's recipe, without Docker: lock file first, then the package, no deps."""
+        venv = tmp_path / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps"]
+        subprocess.run(
+            [*pip, "--requirement", str(ROOT / "requirements.lock")], check=True, timeout=600
+        )
+        subprocess.run([*pip, str(ROOT)], check=True, timeout=600)
+        check = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "check"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout
+        shown = subprocess.run(
+            [str(venv / "bin" / "tracker"), "config"], capture_output=True, text=True, check=False,
+            env={"PATH": "/usr/bin:/bin", "TRACKER_DATABASE_URL": "sqlite:////data/tracker.db"},
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert "sqlite+aiosqlite:////data/tracker.db" in shown.stdout
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [("TRACKER_DATABASE_URL", "oracle://db"), ("TRACKER_ATTRIBUTION_WINDOW_DAYS", "-3")],
+    )
+    def test_serve_fails_fast_on_a_bad_setting(self, name: str, value: str, tmp_path: Path) -> None:
+        env = servers.environment(f"sqlite:///{tmp_path / 'x.db'}", tmp_path)
+        env[name] = value
+        result = subprocess.run(
+            [sys.executable, "-m", "tracker", "serve"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"invalid setting {name}:")

@@ -1,0 +1,60 @@
+"""Prometheus metrics, and the `/metrics` endpoint that exposes them.
+
+Labels are small fixed sets (status codes, platforms, outcomes, route
+templates): never a slug, a key, an address or anything a visitor sends.
+With several worker processes, `tracker serve` points PROMETHEUS_MULTIPROC_DIR
+(prometheus-client's own variable) at a fresh directory and every process
+writes its figures there.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REDIRECTS = Counter("tracker_redirects", "Short-link answers, by status", ["status"])
+CLICKS_WRITTEN = Counter("tracker_clicks_written", "Clicks inserted into the database")
+CLICKS_SPOOLED = Counter("tracker_clicks_spooled", "Clicks written to the disk spool in an outage")
+CLICKS_QUEUED = Gauge(
+    "tracker_clicks_queued", "Clicks answered but not yet written", multiprocess_mode="livesum"
+)
+CLICK_BATCH_SECONDS = Histogram(
+    "tracker_click_batch_seconds",
+    "Time to write one batch of clicks",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+WEBHOOKS = Counter(
+    "tracker_webhooks", "Webhook deliveries, by platform and outcome", ["platform", "outcome"]
+)
+ATTRIBUTIONS = Counter("tracker_attributions", "Attribution decisions, by rule", ["rule"])
+REQUEST_SECONDS = Histogram(
+    "tracker_request_seconds",
+    "Time to answer an HTTP request, by route template",
+    ["method", "route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics() -> Response:
+    """Prometheus text format."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
