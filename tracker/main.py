@@ -115,11 +115,11 @@ class TrackerApp:
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         if is_redirect:
             route = "/{slug}"
-            metrics.REDIRECTS.labels(str(status)).inc()
+            metrics.redirect_counter(status).inc()
         else:
             matched = scope.get("route")
             route = getattr(matched, "path", None) or "unmatched"
-        metrics.REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
+        metrics.request_histogram(method, route, status).observe(seconds)
         logs.access(method, route, status, seconds)
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:

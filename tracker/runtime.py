@@ -7,7 +7,7 @@ from datetime import timedelta
 from tracker.clicks.salts import DailySalts
 from tracker.clicks.writer import ClickWriter
 from tracker.config import Settings
-from tracker.db import create_engine, create_sessionmaker
+from tracker.db import create_engine, create_sessionmaker, reader
 from tracker.orders import attribution
 from tracker.redirect.cache import LinkCache
 
@@ -19,11 +19,9 @@ class Runtime:
         self.sessionmaker = create_sessionmaker(self.engine)
         dialect = self.engine.dialect.name
         self.salts = DailySalts(self.sessionmaker, dialect)
-        self.click_writer = ClickWriter(
-            self.sessionmaker, dialect, settings, after_write=self._credit_late_clicks
-        )
+        self.click_writer = ClickWriter(self.engine, settings, after_write=self._credit_late_clicks)
         self.link_cache = LinkCache(
-            self.sessionmaker,
+            create_sessionmaker(reader(self.engine)),
             settings.link_cache_ttl,
             settings.click_id_param,
             self.click_writer.pending_human_clicks,
@@ -41,6 +39,7 @@ class Runtime:
 
     async def stop(self) -> None:
         """Write every answered click before the process goes."""
+        await self.link_cache.close()
         await self.click_writer.stop()
         await self.salts.stop()
         await self.engine.dispose()

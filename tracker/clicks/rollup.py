@@ -17,16 +17,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, delete, distinct, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from tracker.db import insert_ignoring_duplicates
+from tracker.clicks import bulk
 from tracker.models import Click, ClickDay, VisitorDay
 from tracker.reports import timebuckets
 
 
-def _upsert(dialect: str, values: list[dict[str, Any]]) -> Any:
+def _upsert(dialect: str) -> Any:
+    """Add a batch's counts to (link, day) rows, creating them as needed; run as executemany."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = dialect_insert(ClickDay).values(values)
+    statement = dialect_insert(ClickDay)
     return statement.on_conflict_do_update(
         index_elements=["link_id", "day"],
         set_={
@@ -38,7 +39,7 @@ def _upsert(dialect: str, values: list[dict[str, Any]]) -> Any:
 
 
 async def add(
-    session: AsyncSession, rows: Iterable[dict[str, Any]], zone: ZoneInfo, dialect: str
+    connection: AsyncConnection, rows: Iterable[dict[str, Any]], zone: ZoneInfo, dialect: str
 ) -> None:
     """Count freshly inserted click rows into their link's day."""
     humans: Counter[tuple[int, date]] = Counter()
@@ -53,33 +54,20 @@ async def add(
             visitors.add((*key, row["visitor_hash"]))
     if not humans and not bots:
         return
-    new_visitors: Counter[tuple[int, date]] = Counter()
-    if visitors:
-        inserted = await session.execute(
-            insert_ignoring_duplicates(VisitorDay, dialect).returning(
-                VisitorDay.link_id, VisitorDay.day
-            ),
-            [
-                {"link_id": link, "day": day, "visitor_hash": seen}
-                for link, day, seen in sorted(visitors)
-            ],
-        )
-        new_visitors.update((link_id, day) for link_id, day in inserted)
+    new_visitors = Counter(await bulk.insert_visitors(connection, sorted(visitors)))
     keys = sorted({*humans, *bots})  # a fixed order: concurrent writers never deadlock
-    await session.execute(
-        _upsert(
-            dialect,
-            [
-                {
-                    "link_id": link_id,
-                    "day": day,
-                    "clicks": humans[(link_id, day)],
-                    "bot_clicks": bots[(link_id, day)],
-                    "unique_visitors": new_visitors[(link_id, day)],
-                }
-                for link_id, day in keys
-            ],
-        )
+    await connection.execute(
+        _upsert(dialect),
+        [
+            {
+                "link_id": link_id,
+                "day": day,
+                "clicks": humans[(link_id, day)],
+                "bot_clicks": bots[(link_id, day)],
+                "unique_visitors": new_visitors[(link_id, day)],
+            }
+            for link_id, day in keys
+        ],
     )
 
 
@@ -122,6 +110,6 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo, dialect: str) -> int:
         }
         for link_id, day_text, clicks, bot_clicks, uniques in await session.execute(query)
     ]
-    for start_at in range(0, len(values), 1000):
-        await session.execute(_upsert(dialect, values[start_at : start_at + 1000]))
+    if values:
+        await (await session.connection()).execute(_upsert(dialect), values)
     return len(values)

@@ -68,19 +68,28 @@ def normalize_url(url: str) -> str:
     return normalized
 
 
-def _segment_key(segment: str) -> str:
-    return unquote_plus(segment.split("=", 1)[0])
+Segments = tuple[tuple[str, str], ...]
+
+
+def split_query(query: str) -> Segments:
+    """A raw query as (decoded key, raw segment) pairs, parsed once and reused."""
+    return tuple(
+        (unquote_plus(segment.split("=", 1)[0]), segment) for segment in query.split("&") if segment
+    )
+
+
+def merge_segments(segments: Segments, params: Iterable[tuple[str, str]]) -> str:
+    """Set ``params`` in a split query; the other parameters keep their exact bytes."""
+    params = list(params)
+    replaced = {key for key, _ in params}
+    kept = [segment for key, segment in segments if key not in replaced]
+    added = [urlencode(params, quote_via=quote)] if params else []
+    return "&".join([*kept, *added])
 
 
 def merge_query(query: str, params: Iterable[tuple[str, str]]) -> str:
     """Set ``params`` in a raw query string; the other parameters keep their exact bytes."""
-    params = list(params)
-    if not params:
-        return query
-    replaced = {key for key, _ in params}
-    kept = [seg for seg in query.split("&") if seg and _segment_key(seg) not in replaced]
-    added = urlencode(params, quote_via=quote)
-    return "&".join([*kept, added])
+    return merge_segments(split_query(query), params)
 
 
 def merge_params(url: str, params: Iterable[tuple[str, str]]) -> str:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker import metrics
+from tracker.db import utcnow
 from tracker.links.utm import read_utm
 from tracker.models import Order
 from tracker.orders import repository
@@ -63,7 +64,8 @@ async def attribute_late_clicks(
 ) -> int:
     """Credit orders that arrived before the click they name was written; returns how many."""
     credited = 0
-    for order in await repository.orders_waiting_for(session, click_ids):
+    since = utcnow() - window - CLOCK_SKEW  # older orders cannot be credited to a new click
+    for order in await repository.orders_waiting_for(session, click_ids, since):
         await attribute(session, order, window)
         credited += order.attribution == "click"
     return credited

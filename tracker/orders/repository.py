@@ -149,13 +149,28 @@ async def earlier_attributed_link(
     )
 
 
-async def orders_waiting_for(session: AsyncSession, click_ids: Sequence[str]) -> Sequence[Order]:
-    """Orders that name one of these clicks but are not yet credited to a click."""
-    return (
-        await session.scalars(
-            select(Order).where(Order.click_id.in_(click_ids), Order.attribution != "click")
+async def orders_waiting_for(
+    session: AsyncSession, click_ids: Sequence[str], since: datetime
+) -> Sequence[Order]:
+    """Orders since ``since`` that name one of these clicks but are not yet credited to one.
+
+    Few orders ever wait, so they are found first and matched here: a batch of
+    thousands of click ids never becomes an IN list.
+    """
+    waiting = (
+        await session.execute(
+            select(Order.id, Order.click_id).where(
+                Order.click_id.is_not(None),
+                Order.attribution != "click",
+                Order.occurred_at >= since,
+            )
         )
     ).all()
+    wanted = set(click_ids)
+    ids = [order_id for order_id, click_id in waiting if click_id in wanted]
+    if not ids:
+        return []
+    return (await session.scalars(select(Order).where(Order.id.in_(ids)))).all()
 
 
 async def mark_delivery(session: AsyncSession, delivery_id: int, error: str | None) -> None:

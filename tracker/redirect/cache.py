@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tracker.links.utm import UTM_FIELDS, destination, merge_query
+from tracker.links.utm import UTM_FIELDS, Segments, destination, merge_segments, split_query
 from tracker.models import Click, Link
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class CachedLink:
     id: int
     redirect_status: int
     base: str  # the destination without query and fragment
-    query: str  # the destination's raw query, without the click id parameter
+    segments: Segments  # the destination's query, without the click id parameter
+    click_prefix: str  # base, query and "<param>=": a click id completes it
     suffix: str  # "#fragment" or ""
     gone: bool  # disabled or deleted
     expires_at: datetime | None
@@ -48,23 +49,34 @@ class CachedLink:
             return False
         return self.max_clicks is None or self.human_clicks < self.max_clicks
 
-    def location(self, forwarded: list[tuple[str, str]]) -> str:
-        """The destination with the short URL's own parameters merged in (they win)."""
-        query = merge_query(self.query, forwarded)
+    def location(
+        self, forwarded: list[tuple[str, str]], click_param: str, click_id: str | None
+    ) -> str:
+        """The destination with the short URL's own parameters merged in (they win).
+
+        The click id and its parameter name are URL-safe by construction, so the
+        common case, a bare short URL, is one concatenation.
+        """
+        if not forwarded and click_id is not None:
+            return f"{self.click_prefix}{click_id}{self.suffix}"
+        query = merge_segments(self.segments, forwarded)
+        if click_id is not None:
+            query = f"{query}&{click_param}={click_id}" if query else f"{click_param}={click_id}"
         return f"{self.base}?{query}{self.suffix}" if query else f"{self.base}{self.suffix}"
 
     @classmethod
     def of(cls, link: Link, click_id_param: str, human_clicks: int) -> CachedLink:
         target = urlsplit(destination(link.url, {f: getattr(link, f) for f in UTM_FIELDS}))
         # Drop a click id parameter the shop URL may carry; ours is appended per click.
-        query = "&".join(
-            seg for seg in target.query.split("&") if seg and seg.split("=")[0] != click_id_param
-        )
+        segments = tuple(s for s in split_query(target.query) if s[0] != click_id_param)
+        base = urlunsplit(target._replace(query="", fragment=""))
+        query = "&".join(segment for _, segment in segments)
         return cls(
             id=link.id,
             redirect_status=link.redirect_status,
-            base=urlunsplit(target._replace(query="", fragment="")),
-            query=query,
+            base=base,
+            segments=segments,
+            click_prefix=f"{base}?{query + '&' if query else ''}{click_id_param}=",
             suffix=f"#{target.fragment}" if target.fragment else "",
             gone=link.disabled or link.deleted_at is not None,
             expires_at=link.expires_at,
@@ -87,27 +99,51 @@ class LinkCache:
         self._pending_human_clicks = pending_human_clicks
         self._entries: dict[str, tuple[float, CachedLink | None]] = {}
         self._loading: dict[str, asyncio.Future[CachedLink | None]] = {}
+        self._refreshing: set[asyncio.Task[None]] = set()
+        self._version = 0  # bumped by forget(): reloads begun before a change are not stored
 
     async def get(self, slug: str) -> CachedLink | None:
-        """The link, or None if no such slug; raises only for an unknown slug in an outage."""
+        """The link, or None if no such slug; raises only for an unknown slug in an outage.
+
+        An entry past its time is still answered from memory while a background
+        task reloads it: only a slug this process has never seen waits for the
+        database.
+        """
         entry = self._entries.get(slug)
-        now = time.monotonic()
-        if entry is not None and entry[0] > now:
+        if entry is not None:
+            if entry[0] <= time.monotonic() and slug not in self._loading:
+                task = asyncio.create_task(self._refresh(slug, self._version))
+                self._refreshing.add(task)
+                task.add_done_callback(self._refreshing.discard)
             return entry[1]
-        try:
-            link = await self._load_once(slug)
-        except LOOKUP_ERRORS as exc:
-            if entry is None:
-                raise
-            log.warning("link lookup failed, serving %r from memory: %s", slug, exc)
-            self._entries[slug] = (now + NEGATIVE_TTL, entry[1])
-            return entry[1]
-        self._store(slug, link, now)
+        version = self._version
+        link = await self._load_once(slug)
+        if version == self._version:
+            self._store(slug, link, time.monotonic())
         return link
 
     def forget(self, *slugs: str) -> None:
+        """Drop entries changed through this process; a reload already under way is discarded."""
+        self._version += 1
         for slug in slugs:
             self._entries.pop(slug, None)
+
+    async def close(self) -> None:
+        for task in list(self._refreshing):
+            task.cancel()
+        await asyncio.gather(*self._refreshing, return_exceptions=True)
+
+    async def _refresh(self, slug: str, version: int) -> None:
+        try:
+            link = await self._load_once(slug)
+        except LOOKUP_ERRORS as exc:
+            log.warning("link lookup failed, serving %r from memory: %s", slug, exc)
+            entry = self._entries.get(slug)
+            if entry is not None:
+                self._entries[slug] = (time.monotonic() + NEGATIVE_TTL, entry[1])
+            return
+        if version == self._version:
+            self._store(slug, link, time.monotonic())
 
     def _store(self, slug: str, link: CachedLink | None, now: float) -> None:
         if len(self._entries) >= MAX_ENTRIES:

@@ -76,13 +76,15 @@ class RedirectHandler:
             return
 
         # A click id on the short URL itself is someone else's (or forged): ours replaces it.
-        pairs = parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True)
-        forwarded = [(key, value) for key, value in pairs if key != self._param]
+        forwarded = []
+        if raw_query:
+            pairs = parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True)
+            forwarded = [(key, value) for key, value in pairs if key != self._param]
         if method == "HEAD":
-            location = link.location(forwarded)
+            location = link.location(forwarded, self._param, None)
         else:
             click_id = new_click_id()
-            location = link.location([*forwarded, (self._param, click_id)])
+            location = link.location(forwarded, self._param, click_id)
             await self._log_click(scope, link, click_id, now, forwarded)
         await send(
             {

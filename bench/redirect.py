@@ -1,0 +1,336 @@
+"""Redirect throughput: tracker (click logging on) against a bare ASGI 302, in one run.
+
+    python bench/redirect.py [--duration 10] [--connections 64] [--links 1000]
+
+Needs `wrk` (apt-get install wrk) and, for the PostgreSQL half, the server of
+TRACKER_BENCH_POSTGRES_URL (default: this machine's). Prints req/s, p50 and
+p99 of each, the ratio to the ceiling, the peak RSS of `tracker serve`, and
+checks that every answered redirect was written as a click.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+HERE = Path(__file__).resolve().parent
+POSTGRES_ADMIN = os.environ.get(
+    "TRACKER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+UVICORN_FLAGS = [
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+]
+USER_AGENTS = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 312.0.0.34.111",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/442.0.0.33.110;]",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Twitterbot/1.0",
+]  # fmt: skip
+
+
+@dataclass
+class Load:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    bad: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(port: int) -> None:
+    for _ in range(300):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def wrk_script(directory: Path, slugs: list[str]) -> Path:
+    """A Lua script that spreads the load over every link and a mix of user agents."""
+    path = directory / "mix.lua"
+    paths = ", ".join(f'"/{slug}"' for slug in slugs)
+    agents = ", ".join(json.dumps(agent) for agent in USER_AGENTS)
+    path.write_text(
+        f"""
+local paths = {{{paths}}}
+local agents = {{{agents}}}
+local n = 0
+request = function()
+  n = n + 1
+  local headers = {{}}
+  headers["User-Agent"] = agents[(n % #agents) + 1]
+  headers["Referer"] = "https://l.instagram.com/"
+  return wrk.format("GET", paths[math.random(#paths)] .. "?utm_content=bench", headers)
+end
+"""
+    )
+    return path
+
+
+def _ms(text: str) -> float:
+    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if found is None:
+        raise SystemExit(f"cannot read wrk's latency {text!r}")
+    number, unit = found.groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url: str, script: Path, duration: int, connections: int) -> Load:
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if "requests in" not in output or "99%" not in output:
+        raise SystemExit(f"wrk said:\n{output}")
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    failed = int(bad.group(1)) if bad else 0
+    failed += sum(int(n) for n in errors.groups()) if errors else 0
+    return Load(requests, rps, p50, p99, failed)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    args: argparse.Namespace,
+    script: Path,
+    setup=None,
+):  # type: ignore[no-untyped-def]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(port)
+        if setup is not None:
+            setup(base)
+        warm = run_wrk(base, script, 3, args.connections)
+        load = run_wrk(base, script, args.duration, args.connections)
+        rss = peak_rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=120)
+    print(
+        f"{name:<22} {load.rps:>10.0f} req/s  p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  non-3xx/errors {load.bad}  peak RSS {rss:6.1f} MB",
+        flush=True,
+    )
+    return warm, load, rss
+
+
+def create_links(base: str, key: str, count: int) -> list[str]:
+    slugs = [f"b{n:05d}" for n in range(count)]
+    for start in range(0, count, 100):
+        variants = [
+            {"utm_source": f"source{n % 7}", "utm_medium": "social", "slug": slug}
+            for n, slug in enumerate(slugs[start : start + 100])
+        ]
+        body = json.dumps(
+            {
+                "url": "https://shop.example.com/products/mug?color=red",
+                "utm_campaign": "bench",
+                "variants": variants,
+            }
+        ).encode()
+        request = urllib.request.Request(
+            base + "/api/links/bulk",
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=30)
+    return slugs
+
+
+def tracker_env(database_url: str, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env.update(
+        TRACKER_DATABASE_URL=database_url,
+        TRACKER_SPOOL_DIR=str(workdir / "spool"),
+        TRACKER_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def count_clicks(database_url: str) -> int:
+    async def count() -> int:
+        from tracker.db import create_engine
+
+        engine = create_engine(database_url)
+        async with engine.connect() as connection:
+            from sqlalchemy import text
+
+            value = (await connection.execute(text("SELECT COUNT(*) FROM clicks"))).scalar_one()
+        await engine.dispose()
+        return int(value)
+
+    return asyncio.run(count())
+
+
+def bench_tracker(
+    label: str,
+    database_url: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    slugs: list[str],
+    script: Path,
+) -> tuple[Load, float, int, int]:
+    env = tracker_env(database_url, workdir)
+    key = subprocess.run(
+        [sys.executable, "-m", "tracker", "keys", "create", "--name", "bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()[-1]
+    port = free_port()
+    command = [sys.executable, "-m", "tracker", "serve", "--port", str(port)]
+    warm, load, rss = measure(
+        label,
+        command,
+        env,
+        port,
+        args,
+        script,
+        setup=lambda base: create_links(base, key, args.links),
+    )
+    answered = warm.requests + load.requests
+    written = count_clicks(database_url)
+    return load, rss, answered, written
+
+
+async def _postgres(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--links", type=int, default=1000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
+    slugs = [f"b{n:05d}" for n in range(args.links)]
+    script = wrk_script(workdir, slugs)
+    print(
+        f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.duration}s over {args.links} links, {len(USER_AGENTS)} user agents",
+        flush=True,
+    )
+
+    port = free_port()
+    bare = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bare_app:app",
+        "--app-dir",
+        str(HERE),
+        "--port",
+        str(port),
+        *UVICORN_FLAGS,
+    ]
+    _warm, ceiling, _rss = measure("bare ASGI 302", bare, dict(os.environ), port, args, script)
+
+    results = {}
+    sqlite_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    results["SQLite"] = bench_tracker("tracker on SQLite", sqlite_url, args, workdir, slugs, script)
+    name = f"tracker_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
+        pg_url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+        results["PostgreSQL"] = bench_tracker(
+            "tracker on PostgreSQL",
+            pg_url.replace("postgresql://", "postgresql+asyncpg://"),
+            args,
+            workdir,
+            slugs,
+            script,
+        )
+    finally:
+        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    print()
+    print(
+        f"{'':<12} {'req/s':>9} {'ratio':>6} {'p99 ms':>8} {'p99/ceiling':>11} {'RSS MB':>7} {'answered':>9} {'clicks':>9}"
+    )
+    print(
+        f"{'ceiling':<12} {ceiling.rps:>9.0f} {1:>6.2f} {ceiling.p99_ms:>8.2f} {1:>11.2f} {'':>7} {'':>9} {'':>9}"
+    )
+    for database, (load, rss, answered, written) in results.items():
+        print(
+            f"{database:<12} {load.rps:>9.0f} {load.rps / ceiling.rps:>6.2f} {load.p99_ms:>8.2f} "
+            f"{load.p99_ms / ceiling.p99_ms:>11.2f} {rss:>7.1f} {answered:>9} {written:>9}"
+        )
+        # wrk counts completed requests; those in flight when it stops were answered (and
+        # logged) too, at most one per connection and run.
+        in_flight = written - answered
+        verdict = "ok" if 0 <= in_flight <= 2 * args.connections else "MISMATCH"
+        print(
+            f"  clicks written - requests counted by wrk = {in_flight} ({verdict}); non-3xx/errors: {load.bad}"
+        )
+
+
+if __name__ == "__main__":
+    main()
