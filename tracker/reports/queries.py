@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from tracker.db import utcnow
 from tracker.models import Click, ClickDay, Link, LinkTag, Order, Refund, Spend
 from tracker.reports import timebuckets
 
@@ -144,12 +145,14 @@ def _full_days(scope: Scope) -> tuple[date, date, datetime, datetime] | None:
     first = scope.start.astimezone(zone).date()
     if datetime.combine(first, time(), zone) < scope.start:
         first += timedelta(days=1)
-    after = scope.end.astimezone(zone).date()  # the day holding `end`, itself not whole
+    after = scope.end.astimezone(zone).date()  # the day holding `end`, itself not whole...
+    if scope.end >= utcnow():
+        after += timedelta(days=1)  # ...unless it runs to now: no click of today is later than that
+    end_of_rollup = datetime.combine(after, time(), zone).astimezone(UTC)
     if first >= after:
         return None
     start = datetime.combine(first, time(), zone).astimezone(UTC)
-    end = datetime.combine(after, time(), zone).astimezone(UTC)
-    return first, after - timedelta(days=1), start, end
+    return first, after - timedelta(days=1), start, min(end_of_rollup, scope.end)
 
 
 async def clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:

@@ -43,11 +43,13 @@ def _instant(name: str, value: str, tz: ZoneInfo, *, end: bool) -> datetime:
 
 
 def period(start: str | None, end: str | None, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) in UTC; by default the last 30 days up to now."""
+    """[start, end) in UTC; by default the last 30 days: today and the 29 whole days before it."""
     until = _instant("to", end, tz, end=True) if end else utcnow()
-    since = (
-        _instant("from", start, tz, end=False) if start else until - timedelta(days=DEFAULT_DAYS)
-    )
+    if start:
+        since = _instant("from", start, tz, end=False)
+    else:
+        first_day = until.astimezone(tz).date() - timedelta(days=DEFAULT_DAYS - 1)
+        since = datetime.combine(first_day, time(), tz)
     if since > until:
         raise Unprocessable("from: must not be after to")
     if until - since > MAX_RANGE:

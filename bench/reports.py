@@ -1,0 +1,397 @@
+"""Report latency at 1M and 10M clicks, on SQLite and PostgreSQL.
+
+    python bench/reports.py [--sizes 1000000,10000000] [--repeat 10]
+
+Bulk-loads 2,000 links, the clicks spread over 90 days (10 % bots), 1 % of
+them followed by an order (some refunded), and daily spend per campaign; builds
+the daily rollup; then times the common questions through the real app (median
+of --repeat, after one warm-up) and prints how each grows from the smallest
+size to the largest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tracker import schema
+from tracker.clicks import rollup
+from tracker.config import Settings
+from tracker.main import create_app
+
+POSTGRES_ADMIN = os.environ.get(
+    "TRACKER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+LINKS = 2000
+CAMPAIGNS = 40
+DAYS = 90
+CHUNK = 250_000
+SOURCES = ["instagram", "facebook", "tiktok", "newsletter", "x", "linkedin", "pinterest", "youtube"]
+DEVICES = [
+    ("mobile", "Mobile Safari", "iOS"),
+    ("mobile", "Chrome Mobile", "Android"),
+    ("desktop", "Chrome", "Windows"),
+    ("desktop", "Safari", "Mac OS X"),
+    ("tablet", "Mobile Safari", "iOS"),
+]
+REFERRERS = ["l.instagram.com", "m.facebook.com", "t.co", "www.tiktok.com", None]
+COUNTRIES = ["DE", "FR", "US", "GB", "NL", None]
+CLICK_COLUMNS = [
+    "id",
+    "link_id",
+    "clicked_at",
+    "referrer_host",
+    "referrer",
+    "user_agent",
+    "device_type",
+    "browser",
+    "os",
+    "is_bot",
+    "visitor_hash",
+    "country",
+    "query",
+]
+ORDER_COLUMNS = [
+    "id",
+    "platform",
+    "shop",
+    "external_id",
+    "amount_minor",
+    "currency",
+    "status",
+    "occurred_at",
+    "is_test",
+    "customer_hash",
+    "click_id",
+    "landing_url",
+    "link_id",
+    "attributed_click_id",
+    "attribution",
+    "source_updated_at",
+    "created_at",
+    "updated_at",
+]
+
+
+class Target:
+    """One database being loaded: SQLite through sqlite3, PostgreSQL through COPY."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        if kind == "sqlite":
+            self.path = workdir / f"reports-{uuid.uuid4().hex[:6]}.db"
+            self.url = f"sqlite+aiosqlite:///{self.path}"
+        else:
+            self.name = f"tracker_reports_{uuid.uuid4().hex[:8]}"
+            asyncio.run(_admin(f'CREATE DATABASE "{self.name}"'))
+            self.url = (
+                POSTGRES_ADMIN.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0]
+                + f"/{self.name}"
+            )
+        schema.upgrade(self.url)
+
+    def copy(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        if self.kind == "sqlite":
+            connection = sqlite3.connect(self.path)
+            marks = ", ".join("?" * len(columns))
+            converted = [tuple(_sqlite(v) for v in row) for row in rows]
+            with connection:
+                connection.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", converted
+                )
+            connection.close()
+        else:
+            asyncio.run(self._copy(table, columns, rows))
+
+    async def _copy(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{self.name}")
+        try:
+            await connection.copy_records_to_table(table, records=rows, columns=columns)
+        finally:
+            await connection.close()
+
+    def drop(self) -> None:
+        if self.kind == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        else:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+
+def _sqlite(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def links(now: datetime) -> list[tuple[Any, ...]]:
+    rows = []
+    for n in range(1, LINKS + 1):
+        rows.append(
+            (
+                n,
+                f"l{n:05d}",
+                "https://shop.example.com/products/p?x=1",
+                SOURCES[n % len(SOURCES)],
+                "social",
+                f"campaign-{n % CAMPAIGNS}",
+                None,
+                f"post-{n}",
+                None,
+                None,
+                None,
+                302,
+                False,
+                now,
+                now,
+                None,
+            )
+        )
+    return rows
+
+
+LINK_COLUMNS = [
+    "id",
+    "slug",
+    "url",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "title",
+    "expires_at",
+    "max_clicks",
+    "redirect_status",
+    "disabled",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+]
+
+
+def load(targets: list[Target], clicks: int, now: datetime) -> None:
+    rng = random.Random(7)
+    start = now - timedelta(days=DAYS)
+    span = DAYS * 86400
+    weights = [1 / (n**0.8) for n in range(1, LINKS + 1)]  # a few posts go viral, most do not
+    for target in targets:
+        target.copy("links", LINK_COLUMNS, links(now))
+        target.copy(
+            "link_tags", ["link_id", "tag"], [(n, f"tag-{n % 25}") for n in range(1, LINKS + 1)]
+        )
+    order_id = 0
+    for offset in range(0, clicks, CHUNK):
+        count = min(CHUNK, clicks - offset)
+        link_ids = rng.choices(range(1, LINKS + 1), weights=weights, k=count)
+        rows, orders = [], []
+        for n in range(count):
+            at = start + timedelta(seconds=rng.random() * span)
+            device, browser, os_name = DEVICES[n % len(DEVICES)]
+            bot = rng.random() < 0.1
+            click_id = secrets.token_urlsafe(16)
+            rows.append(
+                (
+                    click_id,
+                    link_ids[n],
+                    at,
+                    REFERRERS[n % 5],
+                    None,
+                    "Mozilla/5.0",
+                    "bot" if bot else device,
+                    browser,
+                    os_name,
+                    bot,
+                    secrets.token_hex(16),
+                    COUNTRIES[n % 6],
+                    None,
+                )
+            )
+            if not bot and rng.random() < 0.011:
+                order_id += 1
+                placed = at + timedelta(minutes=rng.randint(2, 600))
+                orders.append(
+                    (
+                        order_id,
+                        "shopify",
+                        "bench.myshopify.com",
+                        str(order_id),
+                        rng.randint(900, 15000),
+                        "EUR",
+                        "paid",
+                        placed,
+                        False,
+                        None,
+                        click_id,
+                        None,
+                        link_ids[n],
+                        click_id,
+                        "click",
+                        None,
+                        placed,
+                        placed,
+                    )
+                )
+        for target in targets:
+            target.copy("clicks", CLICK_COLUMNS, rows)
+            target.copy("orders", ORDER_COLUMNS, orders)
+        print(f"  loaded {offset + count:,} clicks", flush=True)
+    spend = []
+    for day in range(DAYS):
+        for campaign in range(CAMPAIGNS):
+            spend.append(
+                (
+                    f"campaign:campaign-{campaign}",
+                    None,
+                    f"campaign-{campaign}",
+                    (start + timedelta(days=day)).date(),
+                    5000 + 100 * campaign,
+                    "EUR",
+                    20000,
+                    now,
+                )
+            )
+    for target in targets:
+        target.copy(
+            "spend",
+            [
+                "target",
+                "link_id",
+                "utm_campaign",
+                "day",
+                "amount_minor",
+                "currency",
+                "impressions",
+                "created_at",
+            ],
+            spend,
+        )
+
+
+async def rebuild_rollup(url: str) -> float:
+    from tracker.db import create_engine, create_sessionmaker
+
+    engine = create_engine(url)
+    started = time.perf_counter()
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await rollup.rebuild(session, ZoneInfo("UTC"), engine.dialect.name)
+    async with engine.connect() as connection:
+        from sqlalchemy import text
+
+        await connection.execute(text("ANALYZE"))
+        await connection.commit()
+    await engine.dispose()
+    return time.perf_counter() - started
+
+
+async def time_reports(url: str, repeat: int, workdir: Path) -> dict[str, float]:
+    from tracker import auth
+
+    settings = Settings(_env_file=None, database_url=url, spool_dir=workdir / "spool")  # type: ignore[call-arg]
+    app = create_app(settings)
+    today = datetime.now(UTC).date()
+    questions = {
+        "utm_source, 30 days": "/api/stats?group_by=utm_source",
+        "day, 1 campaign, 90 days": f"/api/stats?group_by=day&utm_campaign=campaign-3&from={today - timedelta(days=89)}&to={today}",
+        "one link's stats": "/api/links/l00002/stats",
+    }
+    medians = {}
+    async with app.lifespan():
+        async with app.runtime.sessionmaker() as session, session.begin():
+            _key, raw = await auth.create_key(session, "bench")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://bench",
+            headers={"Authorization": f"Bearer {raw}"},
+            timeout=600,
+        ) as http:
+            for name, path in questions.items():
+                response = await http.get(path)
+                assert response.status_code == 200, response.text
+                times = []
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    response = await http.get(path)
+                    times.append(time.perf_counter() - started)
+                    assert response.status_code == 200
+                medians[name] = statistics.median(times) * 1000
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    kinds = args.databases.split(",")
+    workdir = Path(tempfile.mkdtemp(prefix="tracker-reports-"))
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    for size in sizes:
+        now = datetime.now(UTC)
+        targets = [Target(kind, workdir) for kind in kinds]
+        try:
+            started = time.perf_counter()
+            print(f"{size:,} clicks: loading", flush=True)
+            load(targets, size, now)
+            print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
+            for target in targets:
+                seconds = asyncio.run(rebuild_rollup(target.url))
+                print(f"  {target.kind}: rollup built in {seconds:.1f} s", flush=True)
+                results[(target.kind, size)] = asyncio.run(
+                    time_reports(target.url, args.repeat, workdir)
+                )
+                for name, ms in results[(target.kind, size)].items():
+                    print(f"  {target.kind:<10} {name:<26} {ms:9.1f} ms", flush=True)
+        finally:
+            for target in targets:
+                target.drop()
+    print()
+    print(
+        f"{'database':<10} {'question':<26} "
+        + " ".join(f"{size:>12,}" for size in sizes)
+        + "   growth"
+    )
+    for kind in kinds:
+        for name in results[(kind, sizes[0])]:
+            values = [results[(kind, size)][name] for size in sizes]
+            growth = values[-1] / values[0] if values[0] else float("nan")
+            print(
+                f"{kind:<10} {name:<26} "
+                + " ".join(f"{v:>9.1f} ms" for v in values)
+                + f"   {growth:5.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
