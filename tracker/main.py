@@ -92,6 +92,14 @@ class TrackerApp:
             return
         started = time.perf_counter()
         status = 500
+        slug = scope["path"][1:]
+        if "/" not in slug and slugs.is_valid(slug):
+            try:
+                status = await self._redirect(scope, receive, send, slug)
+            finally:
+                metrics.redirect_counter(status).inc()
+                self._observe(scope, "/{slug}", status, time.perf_counter() - started)
+            return
 
         async def observed_send(message: Message) -> None:
             nonlocal status
@@ -99,26 +107,16 @@ class TrackerApp:
                 status = message["status"]
             await send(message)
 
-        slug = scope["path"][1:]
-        is_redirect = "/" not in slug and slugs.is_valid(slug)
         try:
-            if is_redirect:
-                await self._redirect(scope, receive, observed_send, slug)
-            else:
-                await self._asgi(scope, receive, observed_send)
+            await self._asgi(scope, receive, observed_send)
         finally:
-            self._observe(scope, is_redirect, status, time.perf_counter() - started)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self._observe(scope, route, status, time.perf_counter() - started)
 
     @staticmethod
-    def _observe(scope: Scope, is_redirect: bool, status: int, seconds: float) -> None:
+    def _observe(scope: Scope, route: str, status: int, seconds: float) -> None:
         """Metrics and the access log, labelled by route template, never by slug or address."""
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        if is_redirect:
-            route = "/{slug}"
-            metrics.redirect_counter(status).inc()
-        else:
-            matched = scope.get("route")
-            route = getattr(matched, "path", None) or "unmatched"
         metrics.request_histogram(method, route, status).observe(seconds)
         logs.access(method, route, status, seconds)
 

@@ -66,6 +66,7 @@ def read_user_agent(user_agent: str) -> UserAgentInfo:
     return UserAgentInfo(is_bot, device, browser, os_name)
 
 
+@lru_cache(maxsize=4096)
 def referrer_host(referrer: str | None) -> str | None:
     if not referrer:
         return None

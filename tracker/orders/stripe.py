@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import stripe
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tracker.orders import money
@@ -71,6 +70,8 @@ class _Event(_Model):
 
 
 def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
+    import stripe  # imported on first use: ~10 MB that a shop without Stripe never needs
+
     try:
         stripe.WebhookSignature.verify_header(
             body, headers.get("stripe-signature"), secret, tolerance=TOLERANCE_SECONDS

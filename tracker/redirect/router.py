@@ -52,28 +52,24 @@ class RedirectHandler:
         self._ignored = settings.ignored_networks
         self._country_header = (settings.country_header or "").encode("latin-1")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, slug: str) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, slug: str) -> int:
+        """Answer one request; returns the status sent, for the metrics and the access log."""
         method = scope["method"]
         if method not in ("GET", "HEAD"):
-            await _page(send, scope, 405, extra=[(b"allow", b"GET, HEAD")])
-            return
+            return await _page(send, scope, 405, extra=[(b"allow", b"GET, HEAD")])
         raw_query: bytes = scope["query_string"]
         if len(raw_query) > MAX_FORWARDED_QUERY:
-            await _page(send, scope, 414)
-            return
+            return await _page(send, scope, 414)
         try:
             link = await self._runtime.link_cache.get(slug)
         except LOOKUP_ERRORS as exc:
             log.error("link lookup failed for an unknown slug: %s", exc)
-            await _page(send, scope, 503, extra=[(b"retry-after", b"5")])
-            return
+            return await _page(send, scope, 503, extra=[(b"retry-after", b"5")])
         now = utcnow()
         if link is None:
-            await _page(send, scope, 404)
-            return
+            return await _page(send, scope, 404)
         if not link.is_live(now):
-            await _page(send, scope, 410)
-            return
+            return await _page(send, scope, 410)
 
         # A click id on the short URL itself is someone else's (or forged): ours replaces it.
         forwarded = []
@@ -98,6 +94,7 @@ class RedirectHandler:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+        return int(link.redirect_status)
 
     async def _log_click(
         self,
@@ -157,7 +154,7 @@ def _wants_json(scope: Scope) -> bool:
 
 async def _page(
     send: Send, scope: Scope, status: int, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
+) -> int:
     """A small HTML page for people, JSON for programs that ask for it."""
     title, text = _PAGES[status]
     if _wants_json(scope):
@@ -178,3 +175,4 @@ async def _page(
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+    return status
