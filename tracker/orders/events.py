@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tracker.errors import Unauthorized
 
@@ -58,6 +60,19 @@ class Envelope:
     shop: str
     event_id: str
     topic: str
+
+
+class PlatformModel(BaseModel):
+    """A platform's payload: unknown fields are ignored, platforms add them all the time."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def check_base64_hmac(platform: str, secret: str, body: bytes, given: str) -> None:
+    """Shopify's and WooCommerce's scheme: base64 HMAC-SHA256 of the raw body, in constant time."""
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, given.encode("latin-1", "replace")):
+        raise InvalidSignature(platform)
 
 
 def body_digest(body: bytes) -> str:

@@ -36,13 +36,6 @@ from tracker.orders.events import (
 TOPIC = "order"
 
 
-def _currency(value: str) -> str:
-    try:
-        return money.normalize_currency(value)
-    except money.InvalidMoney as exc:
-        raise ValueError(str(exc)) from exc
-
-
 def _amount(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite decimal")
@@ -77,7 +70,7 @@ class GenericOrder(BaseModel):
 
     order_id: Text
     amount: Amount
-    currency: Annotated[str, AfterValidator(_currency)]
+    currency: money.Currency
     occurred_at: datetime
     status: Literal["paid", "cancelled", "refunded"]
     click_id: Annotated[str, StringConstraints(max_length=64)] | None = None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import iso4217
+from pydantic import AfterValidator
 
 
 class InvalidMoney(ValueError):
@@ -26,6 +28,17 @@ def currency_exponent(code: str) -> int:
 def normalize_currency(code: str) -> str:
     currency_exponent(code)
     return code.strip().upper()
+
+
+def _currency_field(value: str) -> str:
+    try:
+        return normalize_currency(value)
+    except InvalidMoney as exc:
+        raise ValueError(str(exc)) from exc
+
+
+# An ISO 4217 code in a request body: validated, upper-cased.
+Currency = Annotated[str, AfterValidator(_currency_field)]
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

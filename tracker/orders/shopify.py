@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import Field, ValidationError
 
 from tracker.orders import money
 from tracker.orders.events import (
     Envelope,
     Facts,
-    InvalidSignature,
     OrderFacts,
+    PlatformModel,
     RefundFacts,
     UnprocessableDelivery,
     as_utc,
     body_digest,
+    check_base64_hmac,
     click_id_in_url,
     describe,
 )
@@ -30,34 +28,30 @@ REFUND_TOPIC = "refunds/create"
 _PAID = {"paid", "partially_refunded", "partially_paid", "authorized"}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _Customer(_Model):
+class _Customer(PlatformModel):
     id: int | str | None = None
 
 
-class _NoteAttribute(_Model):
+class _NoteAttribute(PlatformModel):
     name: str
     value: str | None = None
 
 
-class _Transaction(_Model):
+class _Transaction(PlatformModel):
     amount: Decimal
     currency: str | None = None
     kind: str
     status: str
 
 
-class _Refund(_Model):
+class _Refund(PlatformModel):
     id: int | str
     order_id: int | str
     created_at: datetime
-    transactions: list[_Transaction] = []
+    transactions: list[_Transaction] = Field(default_factory=list)
 
 
-class _Order(_Model):
+class _Order(PlatformModel):
     id: int | str
     created_at: datetime
     updated_at: datetime | None = None
@@ -68,16 +62,13 @@ class _Order(_Model):
     test: bool = False
     email: str | None = None
     customer: _Customer | None = None
-    note_attributes: list[_NoteAttribute] = []
+    note_attributes: list[_NoteAttribute] = Field(default_factory=list)
     landing_site: str | None = None
-    refunds: list[_Refund] = []
+    refunds: list[_Refund] = Field(default_factory=list)
 
 
 def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
-    given = headers.get("x-shopify-hmac-sha256", "").encode("latin-1", "replace")
-    if not hmac.compare_digest(expected, given):
-        raise InvalidSignature("Shopify")
+    check_base64_hmac("Shopify", secret, body, headers.get("x-shopify-hmac-sha256", ""))
 
 
 def envelope(headers: Mapping[str, str], body: bytes) -> Envelope:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import Field, ValidationError
 
 from tracker.orders import money
 from tracker.orders.events import (
@@ -15,6 +15,7 @@ from tracker.orders.events import (
     Facts,
     InvalidSignature,
     OrderFacts,
+    PlatformModel,
     RefundFacts,
     UnprocessableDelivery,
     body_digest,
@@ -28,15 +29,11 @@ SESSION_FAILED = "checkout.session.async_payment_failed"
 REFUND_TOPIC = "charge.refunded"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _CustomerDetails(_Model):
+class _CustomerDetails(PlatformModel):
     email: str | None = None
 
 
-class _Session(_Model):
+class _Session(PlatformModel):
     id: str
     amount_total: int
     currency: str
@@ -44,12 +41,12 @@ class _Session(_Model):
     payment_status: str | None = None
     payment_intent: str | None = None
     client_reference_id: str | None = None
-    metadata: dict[str, Any] = {}
+    metadata: dict[str, Any] = Field(default_factory=dict)
     customer: str | None = None
     customer_details: _CustomerDetails | None = None
 
 
-class _Charge(_Model):
+class _Charge(PlatformModel):
     id: str
     payment_intent: str | None = None
     amount_refunded: int
@@ -57,11 +54,11 @@ class _Charge(_Model):
     created: int
 
 
-class _EventData(_Model):
+class _EventData(PlatformModel):
     object: dict[str, Any]
 
 
-class _Event(_Model):
+class _Event(PlatformModel):
     id: str
     type: str
     created: int

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import Field, ValidationError
 
 from tracker.orders import money
 from tracker.orders.events import (
     Envelope,
     Facts,
-    InvalidSignature,
     OrderFacts,
+    PlatformModel,
     RefundFacts,
     UnprocessableDelivery,
     as_utc,
     body_digest,
+    check_base64_hmac,
     describe,
 )
 
@@ -33,25 +31,21 @@ _PAID = {"processing", "completed"}
 _CANCELLED = {"cancelled", "failed", "trash"}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _Meta(_Model):
+class _Meta(PlatformModel):
     key: str
     value: Any = None
 
 
-class _Refund(_Model):
+class _Refund(PlatformModel):
     id: int | str
     total: Decimal
 
 
-class _Billing(_Model):
+class _Billing(PlatformModel):
     email: str | None = None
 
 
-class _Order(_Model):
+class _Order(PlatformModel):
     id: int | str
     status: str
     currency: str
@@ -60,8 +54,8 @@ class _Order(_Model):
     date_modified_gmt: datetime | None = None
     customer_id: int | str | None = None
     billing: _Billing | None = None
-    meta_data: list[_Meta] = []
-    refunds: list[_Refund] = []
+    meta_data: list[_Meta] = Field(default_factory=list)
+    refunds: list[_Refund] = Field(default_factory=list)
 
 
 def is_ping(body: bytes) -> bool:
@@ -69,10 +63,7 @@ def is_ping(body: bytes) -> bool:
 
 
 def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
-    given = headers.get("x-wc-webhook-signature", "").encode("latin-1", "replace")
-    if not hmac.compare_digest(expected, given):
-        raise InvalidSignature("WooCommerce")
+    check_base64_hmac("WooCommerce", secret, body, headers.get("x-wc-webhook-signature", ""))
 
 
 def envelope(headers: Mapping[str, str], body: bytes) -> Envelope:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from tracker.auth import ApiKeyDep
 from tracker.db import SessionDep
 from tracker.links import service as links_service
 from tracker.reports import export, service
-from tracker.reports.queries import Dimension
+from tracker.reports.queries import Dimension, Scope
 from tracker.runtime import Runtime
 
 router = APIRouter(prefix="/api", tags=["reports"])
@@ -22,40 +22,27 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 From = Annotated[
-    str | None, Query(alias="from", description="date or datetime; default: 30 days before `to`")
+    str | None, Query(alias="from", description="date or datetime; default: 30 whole days ago")
 ]
 To = Annotated[str | None, Query(description="date (inclusive) or datetime; default: now")]
 Tz = Annotated[str, Query(description="IANA time zone that cuts days, weeks and months")]
 
 
-async def _report(
-    request: Request,
-    session: SessionDep,
-    start: str | None,
-    end: str | None,
-    tz: str,
-    group_by: Dimension | None,
-    **filters: str | None,
-) -> dict[str, Any]:
+def _scope(request: Request, start: str | None, end: str | None, tz: str, **rest: Any) -> Scope:
     runtime: Runtime = request.app.state.runtime
-    scope = service.scope_for(
+    return service.scope_for(
         dialect=runtime.engine.dialect.name,
         start=start,
         end=end,
         tz=tz,
-        group_by=group_by,
         include_test_orders=runtime.settings.accept_test_orders,
         rollup_zone=runtime.settings.report_timezone,
-        **filters,
+        **rest,
     )
-    return await service.report(session, scope)
 
 
-@router.get("/stats", responses=_ERRORS)
-async def stats(
+def stats_scope(
     request: Request,
-    session: SessionDep,
-    _key: ApiKeyDep,
     start: From = None,
     to: To = None,
     tz: Tz = "UTC",
@@ -65,38 +52,31 @@ async def stats(
     utm_medium: str | None = None,
     utm_campaign: str | None = None,
     tag: str | None = None,
-) -> dict[str, Any]:
-    """Impressions → clicks → orders → revenue → return on spend, per dimension."""
-    return await _report(
-        request, session, start, to, tz, group_by,
-        link=link, utm_source=utm_source, utm_medium=utm_medium, utm_campaign=utm_campaign, tag=tag,
+) -> Scope:
+    """The query parameters of /api/stats and /api/stats.csv, read once."""
+    return _scope(
+        request, start, to, tz, group_by=group_by, link=link, utm_source=utm_source,
+        utm_medium=utm_medium, utm_campaign=utm_campaign, tag=tag,
     )  # fmt: skip
+
+
+ScopeDep = Annotated[Scope, Depends(stats_scope)]
+
+
+@router.get("/stats", responses=_ERRORS)
+async def stats(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> dict[str, Any]:
+    """Impressions → clicks → orders → revenue → return on spend, per dimension."""
+    return await service.report(session, scope)
 
 
 @router.get(
     "/stats.csv", responses={**_ERRORS, 200: {"content": {"text/csv": {}}}}, response_class=Response
 )
-async def stats_csv(
-    request: Request,
-    session: SessionDep,
-    _key: ApiKeyDep,
-    start: From = None,
-    to: To = None,
-    tz: Tz = "UTC",
-    group_by: Dimension | None = None,
-    link: str | None = None,
-    utm_source: str | None = None,
-    utm_medium: str | None = None,
-    utm_campaign: str | None = None,
-    tag: str | None = None,
-) -> Response:
+async def stats_csv(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> Response:
     """The same rows as CSV, one column per metric and currency."""
-    data = await _report(
-        request, session, start, to, tz, group_by,
-        link=link, utm_source=utm_source, utm_medium=utm_medium, utm_campaign=utm_campaign, tag=tag,
-    )  # fmt: skip
-    rows = data["rows"] if group_by else [{"key": "total", **data["totals"]}]
-    name = f"tracker-stats-{group_by or 'total'}-{data['from']:%Y%m%d}-{data['to']:%Y%m%d}.csv"
+    data = await service.report(session, scope)
+    rows = data["rows"] if scope.group_by else [{"key": "total", **data["totals"]}]
+    name = f"tracker-stats-{scope.group_by or 'total'}-{scope.start:%Y%m%d}-{scope.end:%Y%m%d}.csv"
     return Response(
         export.to_csv(rows),
         media_type="text/csv; charset=utf-8",
@@ -116,15 +96,6 @@ async def link_stats(
 ) -> dict[str, Any]:
     """One link's metrics and its daily series (every day of the period, zeros included)."""
     await links_service.get_link(session, slug)
-    runtime: Runtime = request.app.state.runtime
-    scope = service.scope_for(
-        dialect=runtime.engine.dialect.name,
-        start=start,
-        end=to,
-        tz=tz,
-        group_by=None,
-        include_test_orders=runtime.settings.accept_test_orders,
-        rollup_zone=runtime.settings.report_timezone,
-        link=slug,
+    return await service.link_report(
+        session, _scope(request, start, to, tz, group_by=None, link=slug)
     )
-    return await service.link_report(session, scope)

@@ -6,17 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tracker.links.schemas import Slug, UtmValue
 from tracker.orders import money
-
-
-def _currency(value: str) -> str:
-    try:
-        return money.normalize_currency(value)
-    except money.InvalidMoney as exc:
-        raise ValueError(str(exc)) from exc
 
 
 class SpendCreate(BaseModel):
@@ -42,7 +35,7 @@ class SpendCreate(BaseModel):
     utm_campaign: UtmValue | None = Field(None, description="or the campaign that cost this")
     date: date
     amount: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-    currency: Annotated[str, AfterValidator(_currency)]
+    currency: money.Currency
     impressions: Annotated[int, Field(ge=0, le=10**15)] | None = None
 
     @model_validator(mode="after")
