@@ -309,6 +309,31 @@ class TestGroupBy:
         assert months["rows"][0]["orders"] == 5
 
 
+class TestTotalsWhateverTheRows:
+    async def test_every_group_by_has_the_same_totals(
+        self, api: httpx.AsyncClient, shop: Shop
+    ) -> None:
+        expected = (await _stats(api, shop))["totals"]
+        for dimension in (
+            "link",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_content",
+            "utm_term",
+            "tag",
+            "day",
+            "week",
+            "month",
+            "referrer",
+            "device",
+            "browser",
+            "os",
+            "country",
+        ):
+            assert (await _stats(api, shop, group_by=dimension))["totals"] == expected, dimension
+
+
 class TestFilters:
     async def test_filters_narrow_every_family(self, api: httpx.AsyncClient, shop: Shop) -> None:
         spring = (await _stats(api, shop, utm_campaign="spring"))["totals"]

@@ -133,6 +133,44 @@ async def aggregate(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
     return combined
 
 
+# Every click and order falls in exactly one row of these: the rows add up to the totals.
+_PARTITIONS = (*queries.LINK_COLUMNS, *queries.TIME_DIMENSIONS)
+
+
+def _add(into: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, int] | None:
+    if more is None:
+        return into
+    merged = dict(into or {})
+    for currency, amount in more.items():
+        merged[currency] = merged.get(currency, 0) + amount
+    return merged
+
+
+async def _totals(session: AsyncSession, scope: Scope, grouped: dict[Any, Totals]) -> Totals:
+    """The totals row: summed from the rows where they partition the data, else queried.
+
+    Spend and the median are always queried: campaign-wide spend is in the
+    totals but not in every row, and medians do not add up.
+    """
+    whole = replace(scope, group_by=None)
+    if scope.group_by not in _PARTITIONS:
+        return (await aggregate(session, whole)).get(None, Totals())
+    total = Totals()
+    for row in grouped.values():
+        total.clicks += row.clicks
+        total.bot_clicks += row.bot_clicks
+        total.unique_visitors += row.unique_visitors
+        total.orders += row.orders
+        total.orders_by_currency = _add(total.orders_by_currency, row.orders_by_currency)
+        total.revenue = _add(total.revenue, row.revenue)
+        total.refunds = _add(total.refunds, row.refunds)
+    total.median_time_to_order_s = (await queries.median_time_to_order(session, whole)).get(None)
+    spent = (await queries.spend(session, whole)).get(None)
+    if spent is not None:
+        total.cost, total.impressions = spent.cost, spent.impressions
+    return total
+
+
 async def report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     """Rows and totals. Time rows run in time order; the others by net revenue, then clicks.
 
@@ -140,10 +178,10 @@ async def report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     the net revenue in the report's main currency (the one most orders were
     paid in), then by clicks.
     """
-    total = (await aggregate(session, replace(scope, group_by=None))).get(None, Totals())
+    grouped = await aggregate(session, scope) if scope.group_by is not None else {}
+    total = await _totals(session, scope, grouped)
     by_currency = total.orders_by_currency or {}
     main = max(sorted(by_currency), key=lambda c: by_currency[c]) if by_currency else ""
-    grouped = await aggregate(session, scope) if scope.group_by is not None else {}
     rows = [{"key": key, **metrics(totals)} for key, totals in grouped.items()]
     if scope.group_by in queries.TIME_DIMENSIONS:
         rows.sort(key=lambda row: (row["key"] is None, row["key"] or ""))
