@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -148,6 +149,8 @@ class Order(Base):
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"))
     attributed_click_id: Mapped[str | None] = mapped_column(ForeignKey("clicks.id"))
     attribution: Mapped[str] = mapped_column(String(10), default="none")
+    # Click to order, kept when rule 1 credits the click: medians never join the clicks table.
+    seconds_to_order: Mapped[float | None] = mapped_column(Float)
     source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

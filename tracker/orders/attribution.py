@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tracker import metrics
 from tracker.db import utcnow
 from tracker.links.utm import read_utm
-from tracker.models import Order
+from tracker.models import Click, Order
 from tracker.orders import repository
 
 # Shop clocks and ours disagree by seconds; a click "after" its order by less is still its click.
@@ -24,18 +24,21 @@ CLOCK_SKEW = timedelta(minutes=5)
 _REQUIRED_UTM = ("utm_source", "utm_medium", "utm_campaign")
 
 
-def _credit(order: Order, rule: str, link_id: int | None, click_id: str | None = None) -> None:
+def _credit(order: Order, rule: str, link_id: int | None, click: Click | None = None) -> None:
     metrics.ATTRIBUTIONS.labels(rule).inc()
     order.attribution = rule
     order.link_id = link_id
-    order.attributed_click_id = click_id
+    order.attributed_click_id = click.id if click else None
+    order.seconds_to_order = (
+        (order.occurred_at - click.clicked_at).total_seconds() if click else None
+    )
 
 
 async def attribute(session: AsyncSession, order: Order, window: timedelta) -> None:
     if order.click_id:
         click = await repository.click(session, order.click_id)
         if click is not None and -CLOCK_SKEW <= order.occurred_at - click.clicked_at <= window:
-            _credit(order, "click", click.link_id, click.id)
+            _credit(order, "click", click.link_id, click)
             return
 
     tags = read_utm(order.landing_url) if order.landing_url else {}

@@ -71,6 +71,7 @@ class Scope:
     dialect: str
     include_test_orders: bool = False
     rollup_zone: str = "UTC"
+    open_end: bool = False  # `to` was not given: the range runs to now
     link: str | None = None
     utm_source: str | None = None
     utm_medium: str | None = None
@@ -146,7 +147,7 @@ def _full_days(scope: Scope) -> tuple[date, date, datetime, datetime] | None:
     if datetime.combine(first, time(), zone) < scope.start:
         first += timedelta(days=1)
     after = scope.end.astimezone(zone).date()  # the day holding `end`, itself not whole...
-    if scope.end >= utcnow():
+    if scope.open_end or scope.end >= utcnow():
         after += timedelta(days=1)  # ...unless it runs to now: no click of today is later than that
     end_of_rollup = datetime.combine(after, time(), zone).astimezone(UTC)
     if first >= after:
@@ -302,17 +303,15 @@ async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, in
 async def median_time_to_order(session: AsyncSession, scope: Scope) -> dict[Any, float]:
     """Median seconds from click to order, over the orders credited to a click (rule 1)."""
     key = _key(scope, Order.occurred_at).label("key")
+    credited = Order.seconds_to_order.is_not(None)
     if scope.dialect == "postgresql":
-        epoch: ColumnElement[Any] = func.extract("epoch", Order.occurred_at - Click.clicked_at)
-        query = _orders_base(scope, func.percentile_cont(0.5).within_group(epoch), key=key).join(
-            Click, Click.id == Order.attributed_click_id
-        )
+        median = func.percentile_cont(0.5).within_group(Order.seconds_to_order)
+        query = _with_click(_orders_base(scope, median, key=key), scope).where(credited)
         if scope.group_by is not None:
             query = query.group_by(key)
         return {k: float(v) for k, v in await session.execute(query) if v is not None}
     # SQLite has no percentile: it hands back only the click-to-order gaps, one per such order.
-    seconds = (func.julianday(Order.occurred_at) - func.julianday(Click.clicked_at)) * 86400.0
-    query = _orders_base(scope, seconds, key=key).join(Click, Click.id == Order.attributed_click_id)
+    query = _with_click(_orders_base(scope, Order.seconds_to_order, key=key), scope).where(credited)
     gaps: dict[Any, list[float]] = defaultdict(list)
     for row_key, gap in await session.execute(query):
         gaps[row_key].append(float(gap))

@@ -236,5 +236,13 @@ def scope_for(
     zone_info = zone(tz)
     since, until = period(start, end, zone_info)
     return Scope(
-        since, until, zone_info, group_by, dialect, include_test_orders, rollup_zone, **filters
+        since,
+        until,
+        zone_info,
+        group_by,
+        dialect,
+        include_test_orders,
+        rollup_zone,
+        open_end=end is None,
+        **filters,
     )
