@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,7 +150,8 @@ class LinkCache:
         if len(self._entries) >= MAX_ENTRIES:
             self._evict(now)
         ttl = self._ttl if link is not None else min(self._ttl, NEGATIVE_TTL)
-        self._entries[slug] = (now + ttl, link)
+        # Spread the reloads: links first seen together must not all expire in the same tick.
+        self._entries[slug] = (now + ttl * (0.75 + random.random() / 4), link)
 
     def _evict(self, now: float) -> None:
         """Drop expired entries, then the oldest tenth: memory stays bounded under slug scans."""
