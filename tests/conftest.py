@@ -128,14 +128,7 @@ async def client(app: TrackerApp) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def api_key(app: TrackerApp) -> str:
-    return await factories.create_api_key(app)
-
-
-@pytest.fixture
-async def api(app: TrackerApp, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+async def api(app: TrackerApp) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client that carries a valid API key."""
-    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51516))
-    headers = {"Authorization": f"Bearer {api_key}"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as http:
+    async with factories.api_client(app, peer=(CLIENT_IP, 51516)) as http:
         yield http

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +32,20 @@ async def create_api_key(app: TrackerApp, name: str = "tests") -> str:
     async with app.runtime.sessionmaker() as session, session.begin():
         _key, raw_key = await auth.create_key(session, name)
     return raw_key
+
+
+@asynccontextmanager
+async def api_client(
+    app: TrackerApp, peer: tuple[str, int] = ("127.0.0.1", 123)
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on ``app`` that carries a fresh API key."""
+    key = await create_api_key(app)
+    transport = httpx.ASGITransport(app=app, client=peer)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="https://go.test", headers=headers
+    ) as http:
+        yield http
 
 
 async def create_link(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:

@@ -110,39 +110,32 @@ class TestRollup:
 
     async def test_days_cut_in_the_report_timezone(self, settings: Settings) -> None:
         berlin = create_app(settings.model_copy(update={"report_timezone": "Europe/Berlin"}))
-        async with berlin.lifespan():
-            key = await factories.create_api_key(berlin)
-            transport = httpx.ASGITransport(app=berlin)
-            async with httpx.AsyncClient(
-                transport=transport,
-                base_url="https://go.test",
-                headers={"Authorization": f"Bearer {key}"},
-            ) as api:
-                await _clicks(berlin, api)
-                days = sorted({row.day for row in await factories.rows_by(berlin, ClickDay)})
-                assert days == [
-                    date(2026, 11, 19),
-                    date(2026, 11, 20),
-                    date(2026, 11, 21),
-                    date(2026, 11, 22),
-                ]
-                rolled, raw = await _both(
+        async with berlin.lifespan(), factories.api_client(berlin) as api:
+            await _clicks(berlin, api)
+            days = sorted({row.day for row in await factories.rows_by(berlin, ClickDay)})
+            assert days == [
+                date(2026, 11, 19),
+                date(2026, 11, 20),
+                date(2026, 11, 21),
+                date(2026, 11, 22),
+            ]
+            rolled, raw = await _both(
+                berlin,
+                _scope(
                     berlin,
-                    _scope(
-                        berlin,
-                        datetime(2026, 11, 18, 23, tzinfo=UTC),
-                        datetime(2026, 11, 22, 23, tzinfo=UTC),
-                        "Europe/Berlin",
-                        "day",
-                    ),
-                )
-                assert rolled == raw
-                assert {k: v[0] + v[1] for k, v in rolled.items()} == {
-                    "2026-11-19": 2,
-                    "2026-11-20": 4,
-                    "2026-11-21": 4,
-                    "2026-11-22": 2,
-                }
+                    datetime(2026, 11, 18, 23, tzinfo=UTC),
+                    datetime(2026, 11, 22, 23, tzinfo=UTC),
+                    "Europe/Berlin",
+                    "day",
+                ),
+            )
+            assert rolled == raw
+            assert {k: v[0] + v[1] for k, v in rolled.items()} == {
+                "2026-11-19": 2,
+                "2026-11-20": 4,
+                "2026-11-21": 4,
+                "2026-11-22": 2,
+            }
 
     async def test_rebuild_recounts_what_the_writer_counted(
         self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings

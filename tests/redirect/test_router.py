@@ -263,13 +263,7 @@ class TestNetworkSettings:
     async def test_forwarded_for_is_believed_only_from_trusted_proxies(
         self, proxied: TrackerApp
     ) -> None:
-        api_key = await factories.create_api_key(proxied)
-        transport = httpx.ASGITransport(app=proxied)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="https://go.test",
-            headers={"Authorization": f"Bearer {api_key}"},
-        ) as api:
+        async with factories.api_client(proxied) as api:
             await factories.create_link(api, slug="net")
         # The same visitor (198.51.100.9) through the proxy, directly, and with a forged header.
         assert (
@@ -302,15 +296,8 @@ class TestSyncWrites:
         application = create_app(
             settings.model_copy(update={"click_write": "sync", "click_flush_interval": 3600})
         )
-        async with application.lifespan():
-            api_key = await factories.create_api_key(application)
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(
-                transport=transport,
-                base_url="https://go.test",
-                headers={"Authorization": f"Bearer {api_key}"},
-            ) as http:
-                await factories.create_link(http, slug="sync")
-                await http.get("/sync", headers=BROWSER)
-                assert application.runtime.click_writer.queued == 0
-                assert await factories.count(application, Click) == 1
+        async with application.lifespan(), factories.api_client(application) as http:
+            await factories.create_link(http, slug="sync")
+            await http.get("/sync", headers=BROWSER)
+            assert application.runtime.click_writer.queued == 0
+            assert await factories.count(application, Click) == 1

@@ -108,7 +108,6 @@ class ClickWriter:
         self._flushing = asyncio.Lock()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self.written = 0
 
     # -- the redirect's side -------------------------------------------------
 
@@ -211,7 +210,6 @@ class ClickWriter:
                 inserted = await bulk.insert_clicks(connection, rows)
                 fresh = [row for row in rows if row["id"] in inserted]
                 await rollup.add(connection, fresh, self._zone, self._dialect)
-        self.written += len(batch)
         metrics.CLICKS_WRITTEN.inc(len(fresh))
         if self._after_write is not None:
             try:

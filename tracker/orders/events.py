@@ -13,8 +13,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tracker.errors import Unauthorized
 
-ORDER_STATUSES = ("pending", "paid", "cancelled", "refunded")
-
 
 class InvalidSignature(Unauthorized):
     def __init__(self, platform: str) -> None:

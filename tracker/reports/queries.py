@@ -132,9 +132,7 @@ def _key(scope: Scope, timestamp: Expr) -> Expr:
         return LinkTag.tag
     if dimension in CLICK_COLUMNS:
         return CLICK_COLUMNS[dimension]  # type: ignore[no-any-return]
-    kind: timebuckets.Bucket = (
-        "day" if dimension == "day" else "week" if dimension == "week" else "month"
-    )
+    kind = timebuckets.BUCKETS[dimension]
     return timebuckets.bucket(timestamp, kind, scope.zone, scope.start, scope.end, scope.dialect)
 
 
@@ -178,9 +176,7 @@ async def _rolled_up_clicks(
     session: AsyncSession, scope: Scope, first: date, last: date
 ) -> dict[Any, Totals]:
     if scope.group_by in TIME_DIMENSIONS:
-        kind: timebuckets.Bucket = (
-            "day" if scope.group_by == "day" else "week" if scope.group_by == "week" else "month"
-        )
+        kind = timebuckets.BUCKETS[scope.group_by]
         key: Expr = timebuckets.date_bucket(ClickDay.day, kind, scope.dialect)
     else:
         key = _key(scope, ClickDay.day)
@@ -195,17 +191,7 @@ async def _rolled_up_clicks(
         .select_from(ClickDay)
         .where(ClickDay.day >= first, ClickDay.day <= last)
     )
-    if scope.filters_links or scope.group_by in LINK_DIMENSIONS:
-        query = query.join(Link, Link.id == ClickDay.link_id).where(*_link_conditions(scope))
-    if scope.group_by == "tag":
-        query = query.outerjoin(LinkTag, LinkTag.link_id == ClickDay.link_id)
-    if scope.group_by is not None:
-        query = query.group_by(key)
-    found: dict[Any, Totals] = {}
-    for row_key, humans, bots, uniques in await session.execute(query):
-        if humans or bots:
-            found[row_key] = Totals(int(humans), int(bots), int(uniques))
-    return found
+    return await _click_rows(session, scope, query, key, ClickDay.link_id)
 
 
 async def _raw_clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
@@ -223,18 +209,27 @@ async def _raw_clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
         .select_from(Click)
         .where(Click.clicked_at >= scope.start, Click.clicked_at < scope.end)
     )
+    return await _click_rows(session, scope, query, key, Click.link_id)
+
+
+async def _click_rows(
+    session: AsyncSession,
+    scope: Scope,
+    query: Select[Any, Any, Any, Any],
+    key: Expr,
+    link_id: Expr,
+) -> dict[Any, Totals]:
+    """Join what the key and the filters need, group, and read (clicks, bots, visitors) rows."""
     if scope.filters_links or scope.group_by in LINK_DIMENSIONS:
-        query = query.join(Link, Link.id == Click.link_id).where(*_link_conditions(scope))
+        query = query.join(Link, Link.id == link_id).where(*_link_conditions(scope))
     if scope.group_by == "tag":
-        query = query.outerjoin(LinkTag, LinkTag.link_id == Click.link_id)
+        query = query.outerjoin(LinkTag, LinkTag.link_id == link_id)
     if scope.group_by is not None:
         query = query.group_by(key)
     found: dict[Any, Totals] = {}
     for row_key, humans, bots, uniques in await session.execute(query):
         if humans or bots:
-            found[row_key] = Totals(
-                clicks=int(humans), bot_clicks=int(bots), unique_visitors=int(uniques)
-            )
+            found[row_key] = Totals(int(humans), int(bots), int(uniques))
     return found
 
 
@@ -324,7 +319,9 @@ async def spend(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
     if dimension in CLICK_COLUMNS:
         return {}
     if dimension in TIME_DIMENSIONS:
-        key: Expr = timebuckets.date_bucket(Spend.day, dimension, scope.dialect)  # type: ignore[arg-type]
+        key: Expr = timebuckets.date_bucket(
+            Spend.day, timebuckets.BUCKETS[dimension], scope.dialect
+        )
     elif dimension == "utm_campaign":
         key = func.coalesce(Link.utm_campaign, Spend.utm_campaign)
     elif dimension == "tag":

@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 Bucket = Literal["day", "week", "month"]
+BUCKETS: dict[str, Bucket] = {"day": "day", "week": "week", "month": "month"}
 Expr = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
