@@ -1,6 +1,6 @@
 """Report latency at 1M and 10M clicks, on SQLite and PostgreSQL.
 
-    python bench/reports.py [--sizes 1000000,10000000] [--repeat 10]
+    python bench/reports.py [--sizes 1000000,10000000] [--repeat 10] [--keep]
 
 Bulk-loads 2,000 links, the clicks spread over 90 days (10 % bots), 1 % of
 them followed by an order (some refunded), and daily spend per campaign; builds
@@ -354,6 +354,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the loaded databases and print their URLs"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     kinds = args.databases.split(",")
@@ -377,7 +380,10 @@ def main() -> None:
                     print(f"  {target.kind:<10} {name:<26} {ms:9.1f} ms", flush=True)
         finally:
             for target in targets:
-                target.drop()
+                if args.keep:
+                    print(f"  kept: {target.url}", flush=True)
+                else:
+                    target.drop()
     print()
     print(
         f"{'database':<10} {'question':<26} "

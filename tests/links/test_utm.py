@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.links.utm import UTM_FIELDS, InvalidURL, destination, normalize_url, read_utm
+from tracker.links.utm import (
+    UTM_FIELDS,
+    InvalidURL,
+    destination,
+    normalize_url,
+    read_utm,
+    request_segments,
+)
 
 # Parameter names and values as they appear in real shop URLs, unicode included.
 _names = st.text(
@@ -33,6 +40,31 @@ def _url(params: list[tuple[str, str]], fragment: str, old_utm: dict[str, str]) 
     return normalize_url(
         f"https://shop.example.com/p?{query}" + (f"#{fragment}" if fragment else "")
     )
+
+
+class TestRequestSegments:
+    """A short URL's own query, on its way into a Location header."""
+
+    @given(st.binary(max_size=60), st.sampled_from(["tclid", "a"]))
+    def test_keeps_every_parameter_but_the_dropped_one_in_safe_ascii(
+        self, raw: bytes, drop: str
+    ) -> None:
+        segments = request_segments(raw, drop)
+        query = "&".join(segment for _, segment in segments)
+        assert query.isascii()
+        assert not any(ch <= " " or ch == "\x7f" for ch in query)
+        expected = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        assert parse_qsl(query, keep_blank_values=True) == [
+            (key, value) for key, value in expected if key != drop
+        ]
+
+    def test_a_plain_query_keeps_its_exact_bytes(self) -> None:
+        segments = request_segments(b"utm_content=a+b&x=%C3%A9&tclid=forged&flag", "tclid")
+        assert segments == (("utm_content", "utm_content=a+b"), ("x", "x=%C3%A9"), ("flag", "flag"))
+
+    def test_raw_unicode_and_spaces_are_encoded(self) -> None:
+        segments = request_segments("q=café latte&n=1".encode(), "tclid")
+        assert [segment for _, segment in segments] == ["q=caf%C3%A9%20latte", "n=1"]
 
 
 class TestMergeProperties:

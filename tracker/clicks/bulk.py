@@ -4,7 +4,8 @@ SQLAlchemy's per-row parameter handling cost more than the insert itself (about
 60 µs a click), so the click batch and its visitor dedupe go straight to the
 driver: PostgreSQL gets one INSERT … SELECT FROM unnest(arrays), SQLite one
 multi-row VALUES per chunk. Both skip ids already stored and return the ones
-they inserted, so the rollup counts each click exactly once.
+they inserted, so the rollup counts each click exactly once; the rollup's own
+upsert goes the same way (a batch spread over many links touches as many rows).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ _PG_CLICK_TYPES = (
     "varchar", "bigint", "timestamptz", "varchar", "varchar", "varchar", "varchar",
     "varchar", "varchar", "boolean", "varchar", "varchar", "json",
 )  # fmt: skip
+_CLICK_DAY_COLUMNS = ("link_id", "day", "clicks", "bot_clicks", "unique_visitors")
+_NEW_IDS = "ON CONFLICT DO NOTHING RETURNING id"
+_NEW_VISITORS = "ON CONFLICT DO NOTHING RETURNING link_id, day"
+_ADD_TO_DAY = "ON CONFLICT (link_id, day) DO UPDATE SET " + ", ".join(
+    f"{column} = click_days.{column} + excluded.{column}" for column in _CLICK_DAY_COLUMNS[2:]
+)
 # SQLite allows 32766 bound parameters in one statement.
 _SQLITE_ROWS = 2000
 
@@ -47,7 +54,7 @@ async def _sqlite_insert(
     table: str,
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
-    returning: str,
+    on_conflict: str,
 ) -> list[tuple[Any, ...]]:
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
@@ -58,7 +65,7 @@ async def _sqlite_insert(
         sql = (
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
             + ", ".join([placeholders] * len(chunk))
-            + f" ON CONFLICT DO NOTHING RETURNING {returning}"
+            + f" {on_conflict}"
         )
         cursor = await driver.execute(sql, [value for row in chunk for value in row])
         found += await cursor.fetchall()
@@ -72,15 +79,12 @@ async def _postgres_insert(
     columns: Sequence[str],
     types: Sequence[str],
     rows: list[tuple[Any, ...]],
-    returning: str,
+    on_conflict: str,
 ) -> list[tuple[Any, ...]]:
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start=1))
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT DO NOTHING RETURNING {returning}"
-    )
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {on_conflict}"
     records = await driver.fetch(sql, *(list(values) for values in zip(*rows, strict=True)))
     return [tuple(record) for record in records]
 
@@ -101,10 +105,10 @@ async def insert_clicks(connection: AsyncConnection, rows: list[dict[str, Any]])
     ]  # fmt: skip
     if postgres:
         found = await _postgres_insert(
-            connection, "clicks", CLICK_COLUMNS, _PG_CLICK_TYPES, values, "id"
+            connection, "clicks", CLICK_COLUMNS, _PG_CLICK_TYPES, values, _NEW_IDS
         )
     else:
-        found = await _sqlite_insert(connection, "clicks", CLICK_COLUMNS, values, "id")
+        found = await _sqlite_insert(connection, "clicks", CLICK_COLUMNS, values, _NEW_IDS)
     return {row[0] for row in found}
 
 
@@ -122,9 +126,33 @@ async def insert_visitors(
             columns,
             ("bigint", "date", "varchar"),
             visitors,
-            "link_id, day",
+            _NEW_VISITORS,
         )
         return [(int(link), day) for link, day in found]
     rows = [(link, day.isoformat(), seen) for link, day, seen in visitors]
-    found = await _sqlite_insert(connection, "visitor_days", columns, rows, "link_id, day")
+    found = await _sqlite_insert(connection, "visitor_days", columns, rows, _NEW_VISITORS)
     return [(int(link), date.fromisoformat(day)) for link, day in found]
+
+
+async def add_click_days(
+    connection: AsyncConnection, counts: list[tuple[int, date, int, int, int]]
+) -> None:
+    """Add (link, day, clicks, bot clicks, new visitors) to the rollup, creating rows as needed.
+
+    The (link, day) pairs must be distinct, and sorted so that concurrent writers
+    take their row locks in the same order and never deadlock.
+    """
+    if not counts:
+        return
+    if connection.dialect.name == "postgresql":
+        await _postgres_insert(
+            connection,
+            "click_days",
+            _CLICK_DAY_COLUMNS,
+            ("bigint", "date", "bigint", "bigint", "bigint"),
+            counts,
+            _ADD_TO_DAY,
+        )
+        return
+    rows = [(link, day.isoformat(), *numbers) for link, day, *numbers in counts]
+    await _sqlite_insert(connection, "click_days", _CLICK_DAY_COLUMNS, rows, _ADD_TO_DAY)

@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, delete, distinct, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tracker.clicks import bulk
@@ -24,23 +23,7 @@ from tracker.models import Click, ClickDay, VisitorDay
 from tracker.reports import timebuckets
 
 
-def _upsert(dialect: str) -> Any:
-    """Add a batch's counts to (link, day) rows, creating them as needed; run as executemany."""
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = dialect_insert(ClickDay)
-    return statement.on_conflict_do_update(
-        index_elements=["link_id", "day"],
-        set_={
-            "clicks": ClickDay.clicks + statement.excluded.clicks,
-            "bot_clicks": ClickDay.bot_clicks + statement.excluded.bot_clicks,
-            "unique_visitors": ClickDay.unique_visitors + statement.excluded.unique_visitors,
-        },
-    )
-
-
-async def add(
-    connection: AsyncConnection, rows: Iterable[dict[str, Any]], zone: ZoneInfo, dialect: str
-) -> None:
+async def add(connection: AsyncConnection, rows: Iterable[dict[str, Any]], zone: ZoneInfo) -> None:
     """Count freshly inserted click rows into their link's day."""
     humans: Counter[tuple[int, date]] = Counter()
     bots: Counter[tuple[int, date]] = Counter()
@@ -55,19 +38,9 @@ async def add(
     if not humans and not bots:
         return
     new_visitors = Counter(await bulk.insert_visitors(connection, sorted(visitors)))
-    keys = sorted({*humans, *bots})  # a fixed order: concurrent writers never deadlock
-    await connection.execute(
-        _upsert(dialect),
-        [
-            {
-                "link_id": link_id,
-                "day": day,
-                "clicks": humans[(link_id, day)],
-                "bot_clicks": bots[(link_id, day)],
-                "unique_visitors": new_visitors[(link_id, day)],
-            }
-            for link_id, day in keys
-        ],
+    keys = sorted({*humans, *bots})
+    await bulk.add_click_days(
+        connection, [(*key, humans[key], bots[key], new_visitors[key]) for key in keys]
     )
 
 
@@ -100,16 +73,9 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo, dialect: str) -> int:
         .group_by(Click.link_id, day)
         .order_by(Click.link_id, day)
     )
-    values = [
-        {
-            "link_id": link_id,
-            "day": date.fromisoformat(day_text),
-            "clicks": int(clicks),
-            "bot_clicks": int(bot_clicks),
-            "unique_visitors": int(uniques),
-        }
+    counts = [
+        (link_id, date.fromisoformat(day_text), int(clicks), int(bot_clicks), int(uniques))
         for link_id, day_text, clicks, bot_clicks, uniques in await session.execute(query)
     ]
-    if values:
-        await (await session.connection()).execute(_upsert(dialect), values)
-    return len(values)
+    await bulk.add_click_days(await session.connection(), counts)
+    return len(counts)

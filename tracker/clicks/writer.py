@@ -96,7 +96,6 @@ class ClickWriter:
     ) -> None:
         self._engine = engine
         self._after_write = after_write
-        self._dialect = engine.dialect.name
         self._zone = ZoneInfo(settings.report_timezone)
         self._batch_size = settings.click_batch_size
         self._interval = settings.click_flush_interval
@@ -209,7 +208,7 @@ class ClickWriter:
             async with self._engine.begin() as connection:
                 inserted = await bulk.insert_clicks(connection, rows)
                 fresh = [row for row in rows if row["id"] in inserted]
-                await rollup.add(connection, fresh, self._zone, self._dialect)
+                await rollup.add(connection, fresh, self._zone)
         metrics.CLICKS_WRITTEN.inc(len(fresh))
         if self._after_write is not None:
             try:

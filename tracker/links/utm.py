@@ -7,8 +7,17 @@ a ``Location`` header.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import SplitResult, quote, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import (
+    SplitResult,
+    parse_qsl,
+    quote,
+    unquote_plus,
+    urlencode,
+    urlsplit,
+    urlunsplit,
+)
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_URL_LENGTH = 2048
@@ -16,6 +25,8 @@ MAX_URL_LENGTH = 2048
 # Characters that stay as they are; everything else (unicode, spaces in values) is %-encoded.
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 _SAFE_QUERY = _SAFE_PATH + "?"
+# A query of these bytes can go into a Location header as it is.
+_PLAIN_QUERY = re.compile(rb"[A-Za-z0-9/:@!$&'()*+,;=\-._~%?]*")
 
 
 class InvalidURL(ValueError):
@@ -76,6 +87,25 @@ def split_query(query: str) -> Segments:
     return tuple(
         (unquote_plus(segment.split("=", 1)[0]), segment) for segment in query.split("&") if segment
     )
+
+
+def request_segments(raw: bytes, drop: str) -> Segments:
+    """A request's query as segments, without the parameter ``drop``.
+
+    Plain ASCII (what browsers send) is kept byte for byte, as the destination's
+    own query is; anything else is decoded and encoded again, so that only
+    URL-safe ASCII ever reaches a Location header.
+    """
+    if _PLAIN_QUERY.fullmatch(raw):
+        segments = split_query(raw.decode("ascii"))
+    else:
+        pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        segments = tuple((key, urlencode([(key, value)], quote_via=quote)) for key, value in pairs)
+    return tuple(segment for segment in segments if segment[0] != drop)
+
+
+def segment_value(segment: str) -> str:
+    return unquote_plus(segment.partition("=")[2])
 
 
 def merge_segments(segments: Segments, params: Iterable[tuple[str, str]]) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tracker.links.utm import UTM_FIELDS, Segments, destination, merge_segments, split_query
+from tracker.links.utm import UTM_FIELDS, Segments, destination, split_query
 from tracker.models import Click, Link
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,7 @@ class CachedLink:
             return False
         return self.max_clicks is None or self.human_clicks < self.max_clicks
 
-    def location(
-        self, forwarded: list[tuple[str, str]], click_param: str, click_id: str | None
-    ) -> str:
+    def location(self, forwarded: Segments, click_param: str, click_id: str | None) -> str:
         """The destination with the short URL's own parameters merged in (they win).
 
         The click id and its parameter name are URL-safe by construction, so the
@@ -60,9 +58,12 @@ class CachedLink:
         """
         if not forwarded and click_id is not None:
             return f"{self.click_prefix}{click_id}{self.suffix}"
-        query = merge_segments(self.segments, forwarded)
+        replaced = {key for key, _ in forwarded}
+        parts = [segment for key, segment in self.segments if key not in replaced]
+        parts += [segment for _, segment in forwarded]
         if click_id is not None:
-            query = f"{query}&{click_param}={click_id}" if query else f"{click_param}={click_id}"
+            parts.append(f"{click_param}={click_id}")
+        query = "&".join(parts)
         return f"{self.base}?{query}{self.suffix}" if query else f"{self.base}{self.suffix}"
 
     @classmethod

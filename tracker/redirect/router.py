@@ -12,14 +12,13 @@ import json
 import logging
 import secrets
 from datetime import datetime
-from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
 from tracker.clicks import visitor
 from tracker.clicks.writer import PendingClick
 from tracker.db import utcnow
-from tracker.links.utm import UTM_FIELDS
+from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
 from tracker.redirect.cache import LOOKUP_ERRORS, CachedLink
 from tracker.runtime import Runtime
 
@@ -72,10 +71,7 @@ class RedirectHandler:
             return await _page(send, scope, 410)
 
         # A click id on the short URL itself is someone else's (or forged): ours replaces it.
-        forwarded = []
-        if raw_query:
-            pairs = parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True)
-            forwarded = [(key, value) for key, value in pairs if key != self._param]
+        forwarded = request_segments(raw_query, self._param) if raw_query else ()
         if method == "HEAD":
             location = link.location(forwarded, self._param, None)
         else:
@@ -102,7 +98,7 @@ class RedirectHandler:
         link: CachedLink,
         click_id: str,
         now: datetime,
-        forwarded: list[tuple[str, str]],
+        forwarded: Segments,
     ) -> None:
         headers = _headers(scope, self._country_header)
         peer = scope.get("client")
@@ -112,7 +108,7 @@ class RedirectHandler:
         if self._ignored and visitor.in_networks(address, self._ignored):
             return
         user_agent = headers.get(b"user-agent", "")
-        query = {key: value for key, value in forwarded if key in UTM_FIELDS}
+        query = {key: segment_value(segment) for key, segment in forwarded if key in UTM_FIELDS}
         click = PendingClick(
             id=click_id,
             link_id=link.id,
