@@ -37,8 +37,9 @@ _SQLITE_ROWS = 2000
 
 def _sqlite_time(moment: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores (UTC, no offset, always microseconds)."""
-    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-    return text if len(text) == 26 else text + ".000000"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _same(moment: datetime) -> datetime:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -295,22 +296,44 @@ async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, in
     return dict(found)
 
 
-async def median_time_to_order(session: AsyncSession, scope: Scope) -> dict[Any, float]:
-    """Median seconds from click to order, over the orders credited to a click (rule 1)."""
+async def median_time_to_order(
+    session: AsyncSession, scope: Scope
+) -> tuple[dict[Any, float], float | None]:
+    """Median seconds from click to order over the orders credited to a click (rule 1).
+
+    By key and over the whole range, from one pass over the orders: medians do
+    not add up, so the totals row needs its own.
+    """
     key = _key(scope, Order.occurred_at).label("key")
     credited = Order.seconds_to_order.is_not(None)
     if scope.dialect == "postgresql":
         median = func.percentile_cont(0.5).within_group(Order.seconds_to_order)
-        query = _with_click(_orders_base(scope, median, key=key), scope).where(credited)
-        if scope.group_by is not None:
-            query = query.group_by(key)
-        return {k: float(v) for k, v in await session.execute(query) if v is not None}
+        if scope.group_by is None:
+            query = _with_click(_orders_base(scope, median, key=key), scope).where(credited)
+            overall = (await session.execute(query)).one()[1]
+            return {None: float(overall)} if overall is not None else {}, overall
+        whole = func.grouping(key)
+        query = _with_click(_orders_base(scope, median, whole, key=key), scope).where(credited)
+        query = query.group_by(func.grouping_sets(tuple_(key), tuple_()))
+        by_key: dict[Any, float] = {}
+        overall = None
+        for row_key, value, is_whole in await session.execute(query):
+            if value is None:
+                continue
+            if is_whole:
+                overall = float(value)
+            else:
+                by_key[row_key] = float(value)
+        return by_key, overall
     # SQLite has no percentile: it hands back only the click-to-order gaps, one per such order.
     query = _with_click(_orders_base(scope, Order.seconds_to_order, key=key), scope).where(credited)
     gaps: dict[Any, list[float]] = defaultdict(list)
+    every: list[float] = []
     for row_key, gap in await session.execute(query):
         gaps[row_key].append(float(gap))
-    return {k: round(statistics.median(v), 3) for k, v in gaps.items()}
+        every.append(float(gap))
+    medians = {k: round(statistics.median(v), 3) for k, v in gaps.items()}
+    return medians, round(statistics.median(every), 3) if every else None
 
 
 async def spend(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:

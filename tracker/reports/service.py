@@ -108,12 +108,12 @@ def metrics(totals: Totals) -> dict[str, Any]:
     }
 
 
-async def aggregate(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
-    """Every metric family, by key."""
+async def aggregate(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
+    """Every metric family, by key; and the median time to order over all the keys."""
     clicks = await queries.clicks(session, scope)
     orders = await queries.orders(session, scope)
     refunds = await queries.refunds(session, scope)
-    medians = await queries.median_time_to_order(session, scope)
+    medians, overall_median = await queries.median_time_to_order(session, scope)
     spend = await queries.spend(session, scope)
     combined: dict[Any, Totals] = {}
     for key in {*clicks, *orders, *refunds, *spend}:
@@ -130,7 +130,7 @@ async def aggregate(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
         combined[key] = replace(
             row, refunds=refunds.get(key), median_time_to_order_s=medians.get(key)
         )
-    return combined
+    return combined, overall_median
 
 
 # Every click and order falls in exactly one row of these: the rows add up to the totals.
@@ -146,15 +146,17 @@ def _add(into: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, 
     return merged
 
 
-async def _totals(session: AsyncSession, scope: Scope, grouped: dict[Any, Totals]) -> Totals:
+async def _totals(
+    session: AsyncSession, scope: Scope, grouped: dict[Any, Totals], median: float | None
+) -> Totals:
     """The totals row: summed from the rows where they partition the data, else queried.
 
-    Spend and the median are always queried: campaign-wide spend is in the
-    totals but not in every row, and medians do not add up.
+    Spend is always queried: campaign-wide spend is in the totals but not in
+    every row. Medians do not add up: the rows' query brought the overall one.
     """
     whole = replace(scope, group_by=None)
     if scope.group_by not in _PARTITIONS:
-        return (await aggregate(session, whole)).get(None, Totals())
+        return (await aggregate(session, whole))[0].get(None, Totals())
     total = Totals()
     for row in grouped.values():
         total.clicks += row.clicks
@@ -164,7 +166,7 @@ async def _totals(session: AsyncSession, scope: Scope, grouped: dict[Any, Totals
         total.orders_by_currency = _add(total.orders_by_currency, row.orders_by_currency)
         total.revenue = _add(total.revenue, row.revenue)
         total.refunds = _add(total.refunds, row.refunds)
-    total.median_time_to_order_s = (await queries.median_time_to_order(session, whole)).get(None)
+    total.median_time_to_order_s = median
     spent = (await queries.spend(session, whole)).get(None)
     if spent is not None:
         total.cost, total.impressions = spent.cost, spent.impressions
@@ -178,8 +180,8 @@ async def report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     the net revenue in the report's main currency (the one most orders were
     paid in), then by clicks.
     """
-    grouped = await aggregate(session, scope) if scope.group_by is not None else {}
-    total = await _totals(session, scope, grouped)
+    grouped, median = await aggregate(session, scope) if scope.group_by else ({}, None)
+    total = await _totals(session, scope, grouped, median)
     by_currency = total.orders_by_currency or {}
     main = max(sorted(by_currency), key=lambda c: by_currency[c]) if by_currency else ""
     rows = [{"key": key, **metrics(totals)} for key, totals in grouped.items()]
@@ -207,7 +209,7 @@ async def report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
 async def link_report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     """One link: its totals and a zero-filled daily series of clicks, orders and net revenue."""
     summary = await report(session, replace(scope, group_by=None))
-    by_day = await aggregate(session, replace(scope, group_by="day"))
+    by_day, _median = await aggregate(session, replace(scope, group_by="day"))
     series = []
     for day in timebuckets.local_days(scope.zone, scope.start, scope.end):
         row = metrics(by_day.get(day.isoformat(), Totals()))
