@@ -325,48 +325,15 @@ async def median_time_to_order(
             else:
                 by_key[row_key] = float(value)
         return by_key, overall
-    # SQLite has no percentile: window functions pick the middle gap(s) of each key and overall.
-    gaps = (
-        _with_click(_orders_base(scope, Order.seconds_to_order.label("gap"), key=key), scope)
-        .where(credited)
-        .subquery()
-    )
-    by_key_rank = func.row_number().over(partition_by=gaps.c.key, order_by=gaps.c.gap)
-    by_key_count = func.count().over(partition_by=gaps.c.key)
-    overall_rank = func.row_number().over(order_by=gaps.c.gap)
-    overall_count = func.count().over()
-    ranked = select(
-        gaps.c.key,
-        gaps.c.gap,
-        by_key_rank.label("rank"),
-        by_key_count.label("count"),
-        overall_rank.label("overall_rank"),
-        overall_count.label("overall_count"),
-    ).subquery()
-
-    def middle(rank: ColumnElement[int], count: ColumnElement[int]) -> ColumnElement[bool]:
-        return rank.in_([(count + 1) // 2, (count + 2) // 2])
-
-    query = select(
-        ranked.c.key,
-        ranked.c.gap,
-        middle(ranked.c.rank, ranked.c.count),
-        middle(ranked.c.overall_rank, ranked.c.overall_count),
-    ).where(
-        or_(
-            middle(ranked.c.rank, ranked.c.count),
-            middle(ranked.c.overall_rank, ranked.c.overall_count),
-        )
-    )
-    middles: dict[Any, list[float]] = defaultdict(list)
-    overall_middles: list[float] = []
-    for row_key, gap, in_key_middle, in_overall_middle in await session.execute(query):
-        if in_key_middle:
-            middles[row_key].append(float(gap))
-        if in_overall_middle:
-            overall_middles.append(float(gap))
-    medians = {k: round(statistics.fmean(v), 3) for k, v in middles.items()}
-    return medians, round(statistics.fmean(overall_middles), 3) if overall_middles else None
+    # SQLite has no percentile: it hands back only the click-to-order gaps, one per such order.
+    query = _with_click(_orders_base(scope, Order.seconds_to_order, key=key), scope).where(credited)
+    gaps: dict[Any, list[float]] = defaultdict(list)
+    every: list[float] = []
+    for row_key, gap in await session.execute(query):
+        gaps[row_key].append(float(gap))
+        every.append(float(gap))
+    medians = {k: round(statistics.median(v), 3) for k, v in gaps.items()}
+    return medians, round(statistics.median(every), 3) if every else None
 
 
 async def spend(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
