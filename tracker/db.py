@@ -89,7 +89,15 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(database_url, pool_size=5, max_overflow=10)
         _tune_sqlite(engine)
         return engine
-    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        database_url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        # asyncpg prepares every statement; after five runs PostgreSQL may switch to a
+        # generic plan that ignores the actual date range (a report: 100 ms -> 350 ms).
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+    )
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:
