@@ -176,23 +176,37 @@ async def clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
 async def _rolled_up_clicks(
     session: AsyncSession, scope: Scope, first: date, last: date
 ) -> dict[Any, Totals]:
+    in_range = and_(ClickDay.day >= first, ClickDay.day <= last)
     if scope.group_by in TIME_DIMENSIONS:
         kind = timebuckets.BUCKETS[scope.group_by]
-        key: Expr = timebuckets.date_bucket(ClickDay.day, kind, scope.dialect)
-    else:
-        key = _key(scope, ClickDay.day)
-    key = key.label("key")
-    query = (
-        select(
+        key: Expr = timebuckets.date_bucket(ClickDay.day, kind, scope.dialect).label("key")
+        query = select(
             key,
             func.sum(ClickDay.clicks),
             func.sum(ClickDay.bot_clicks),
             func.sum(ClickDay.unique_visitors),
+        ).where(in_range)
+        return await _click_rows(session, scope, query, key, ClickDay.link_id)
+    # Sum each link's days first: the join to links then meets one row per link, not per day.
+    per_link = (
+        select(
+            ClickDay.link_id,
+            func.sum(ClickDay.clicks).label("clicks"),
+            func.sum(ClickDay.bot_clicks).label("bot_clicks"),
+            func.sum(ClickDay.unique_visitors).label("unique_visitors"),
         )
-        .select_from(ClickDay)
-        .where(ClickDay.day >= first, ClickDay.day <= last)
+        .where(in_range)
+        .group_by(ClickDay.link_id)
+        .subquery()
     )
-    return await _click_rows(session, scope, query, key, ClickDay.link_id)
+    key = _key(scope, per_link.c.link_id).label("key")
+    query = select(
+        key,
+        func.sum(per_link.c.clicks),
+        func.sum(per_link.c.bot_clicks),
+        func.sum(per_link.c.unique_visitors),
+    ).select_from(per_link)
+    return await _click_rows(session, scope, query, key, per_link.c.link_id)
 
 
 async def _raw_clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
