@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         0.25, gt=0, le=3600, description="seconds between click batch writes"
     )
     click_memory_limit: int = Field(
-        100_000, ge=1, description="clicks held in memory during an outage before spooling to disk"
+        100_000, ge=1, description="clicks held in memory (outage, overload) before spooling"
     )
     spool_dir: Path = Field(
         Path("./tracker-spool"), description="where unwritten clicks wait during an outage"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tracker.clicks.salts import DailySalts
 from tracker.clicks.writer import ClickWriter
 from tracker.config import Settings
@@ -19,7 +21,7 @@ class Runtime:
         self.sessionmaker = create_sessionmaker(self.engine)
         dialect = self.engine.dialect.name
         self.salts = DailySalts(self.sessionmaker, dialect)
-        self.click_writer = ClickWriter(self.engine, settings, after_write=self._credit_late_clicks)
+        self.click_writer = ClickWriter(settings, after_write=self._credit_late_clicks)
         self.link_cache = LinkCache(
             create_sessionmaker(reader(self.engine)),
             settings.link_cache_ttl,
@@ -27,11 +29,10 @@ class Runtime:
             self.click_writer.pending_human_clicks,
         )
 
-    async def _credit_late_clicks(self, click_ids: list[str]) -> None:
+    async def _credit_late_clicks(self, session: AsyncSession, click_ids: list[str]) -> None:
         """Orders that named a click before it was written are credited once it is."""
         window = timedelta(days=self.settings.attribution_window_days)
-        async with self.sessionmaker() as session, session.begin():
-            await attribution.attribute_late_clicks(session, click_ids, window)
+        await attribution.attribute_late_clicks(session, click_ids, window)
 
     async def start(self) -> None:
         await self.salts.start()

@@ -9,7 +9,7 @@ import httpx
 from tests import factories
 from tracker.clicks.writer import ClickWriter, PendingClick
 from tracker.config import Settings
-from tracker.db import create_engine, utcnow
+from tracker.db import utcnow
 from tracker.main import TrackerApp
 from tracker.models import Click, Link
 
@@ -50,8 +50,11 @@ class TestOutage:
         self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
     ) -> None:
         link_id = await _link_id(app, api)
-        engine = create_engine(_unreachable(settings))
-        writer = ClickWriter(engine, settings.model_copy(update={"click_memory_limit": 5}))
+        writer = ClickWriter(
+            settings.model_copy(
+                update={"click_memory_limit": 5, "database_url": _unreachable(settings)}
+            )
+        )
         writer.start()
         sent = _clicks(link_id, 12)
         for click in sent:
@@ -62,7 +65,6 @@ class TestOutage:
 
         await factories.eventually(spooled)
         await writer.stop()
-        await engine.dispose()
 
         # The healthy app's writer finds the spool and writes it; the files go.
         async def replayed() -> bool:
@@ -77,19 +79,17 @@ class TestOutage:
     ) -> None:
         link_id = await _link_id(app, api)
         await app.runtime.click_writer.stop()  # keep the healthy writer from replaying meanwhile
-        engine = create_engine(_unreachable(settings))
-        writer = ClickWriter(engine, settings)
+        writer = ClickWriter(settings.model_copy(update={"database_url": _unreachable(settings)}))
         writer.start()
         for click in _clicks(link_id, 7):
             writer.enqueue(click)
         await writer.stop()
-        await engine.dispose()
         (spool,) = settings.spool_dir.glob("clicks-*.jsonl")
         lines = spool.read_text().splitlines()
         assert len(lines) == 7
         assert all(PendingClick.from_json(line).country == "FR" for line in lines)
         # The next process start replays it.
-        replaying = ClickWriter(app.runtime.engine, settings)
+        replaying = ClickWriter(settings)
         replaying.start()
 
         async def replayed() -> bool:
@@ -112,3 +112,23 @@ class TestOutage:
             writer.enqueue(click)
         await writer.flush()
         assert await factories.count(app, Click) == 3
+
+
+class TestOverload:
+    async def test_clicks_faster_than_the_database_spill_to_disk_and_all_arrive(
+        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        """Memory stays bounded by click_memory_limit even while the database is healthy."""
+        link_id = await _link_id(app, api)
+        await app.runtime.click_writer.stop()
+        writer = ClickWriter(
+            settings.model_copy(update={"click_memory_limit": 3, "click_batch_size": 2})
+        )
+        writer.start()
+        sent = _clicks(link_id, 40)
+        for click in sent:
+            writer.enqueue(click)
+        await writer.flush()
+        await writer.stop()
+        assert {click.id for click in await factories.clicks(app)} == {c.id for c in sent}
+        assert not list(settings.spool_dir.glob("*.jsonl"))
