@@ -154,6 +154,7 @@ def measure(
     args: argparse.Namespace,
     script: Path,
     setup=None,
+    count=None,
 ):  # type: ignore[no-untyped-def]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -164,6 +165,8 @@ def measure(
         warm = run_wrk(base, script, 3, args.connections)
         load = run_wrk(base, script, args.duration, args.connections)
         rss = peak_rss_mb(server.pid)
+        # Written while serving, not drained at shutdown: does the writer keep up?
+        during = count() if count is not None else None
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
@@ -171,7 +174,7 @@ def measure(
         f"{name:<22} {load.rps:>10.0f} req/s  p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  non-3xx/errors {load.bad}  peak RSS {rss:6.1f} MB",
         flush=True,
     )
-    return warm, load, rss
+    return warm, load, rss, during
 
 
 def create_links(base: str, key: str, count: int) -> list[str]:
@@ -230,7 +233,7 @@ def bench_tracker(
     workdir: Path,
     slugs: list[str],
     script: Path,
-) -> tuple[Load, float, int, int]:
+) -> tuple[Load, float, int, int, int | None]:
     env = tracker_env(database_url, workdir)
     key = subprocess.run(
         [sys.executable, "-m", "tracker", "keys", "create", "--name", "bench"],
@@ -241,7 +244,7 @@ def bench_tracker(
     ).stdout.splitlines()[-1]
     port = free_port()
     command = [sys.executable, "-m", "tracker", "serve", "--port", str(port)]
-    warm, load, rss = measure(
+    warm, load, rss, during = measure(
         label,
         command,
         env,
@@ -249,10 +252,11 @@ def bench_tracker(
         args,
         script,
         setup=lambda base: create_links(base, key, args.links),
+        count=lambda: count_clicks(database_url),
     )
     answered = warm.requests + load.requests
     written = count_clicks(database_url)
-    return load, rss, answered, written
+    return load, rss, answered, written, during
 
 
 async def _postgres(statement: str) -> None:
@@ -291,7 +295,9 @@ def main() -> None:
         str(port),
         *UVICORN_FLAGS,
     ]
-    _warm, ceiling, _rss = measure("bare ASGI 302", bare, dict(os.environ), port, args, script)
+    _warm, ceiling, _rss, _during = measure(
+        "bare ASGI 302", bare, dict(os.environ), port, args, script
+    )
 
     results = {}
     sqlite_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
@@ -318,7 +324,7 @@ def main() -> None:
     print(
         f"{'ceiling':<12} {ceiling.rps:>9.0f} {1:>6.2f} {ceiling.p99_ms:>8.2f} {1:>11.2f} {'':>7} {'':>9} {'':>9}"
     )
-    for database, (load, rss, answered, written) in results.items():
+    for database, (load, rss, answered, written, during) in results.items():
         print(
             f"{database:<12} {load.rps:>9.0f} {load.rps / ceiling.rps:>6.2f} {load.p99_ms:>8.2f} "
             f"{load.p99_ms / ceiling.p99_ms:>11.2f} {rss:>7.1f} {answered:>9} {written:>9}"
@@ -329,6 +335,9 @@ def main() -> None:
         verdict = "ok" if 0 <= in_flight <= 2 * args.connections else "MISMATCH"
         print(
             f"  clicks written - requests counted by wrk = {in_flight} ({verdict}); non-3xx/errors: {load.bad}"
+        )
+        print(
+            f"  written by the end of the load: {during} of {answered} ({during / answered:.0%}); the rest were queued or spooled and written at shutdown"
         )
 
 
