@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -127,6 +128,9 @@ REPORT_COLUMNS = (
 )  # fmt: skip
 
 
+WAITING_FOR_CLICK = "click_id IS NOT NULL AND attribution <> 'click'"
+
+
 class Order(Base):
     """A shop order, joined to the click that brought the buyer where one can be found.
 
@@ -140,6 +144,13 @@ class Order(Base):
         Index("ix_orders_link_id_occurred_at", "link_id", "occurred_at"),
         # Every column a report reads from an order: its range scans never visit the table.
         Index("ix_orders_report", "occurred_at", *REPORT_COLUMNS),
+        # The few orders still waiting for their click, checked after every click batch.
+        Index(
+            "ix_orders_waiting_for_click",
+            "occurred_at",
+            postgresql_where=text(WAITING_FOR_CLICK),
+            sqlite_where=text(WAITING_FOR_CLICK),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.db import insert_ignoring_duplicates, utcnow
-from tracker.models import Click, Delivery, Link, Order, Refund
+from tracker.models import WAITING_FOR_CLICK, Click, Delivery, Link, Order, Refund
 from tracker.orders.events import Envelope, RefundFacts
 
 
@@ -160,8 +160,8 @@ async def orders_waiting_for(
     waiting = (
         await session.execute(
             select(Order.id, Order.click_id).where(
-                Order.click_id.is_not(None),
-                Order.attribution != "click",
+                # Written out, not bound: the planners match ix_orders_waiting_for_click's WHERE.
+                text(WAITING_FOR_CLICK),
                 Order.occurred_at >= since,
             )
         )
