@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tracker import health, logs, metrics
+from tracker.clicks import visitor
 from tracker.config import Settings, get_settings
 from tracker.errors import install_error_handlers
 from tracker.links import slugs
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     @asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        visitor.load_parsers()
         # Everything loaded so far lives as long as the process: keep the cyclic collector
         # from walking it again and again under load, where its pauses become the p99.
         gc.collect()

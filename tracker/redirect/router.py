@@ -108,7 +108,14 @@ class RedirectHandler:
         if self._ignored and visitor.in_networks(address, self._ignored):
             return
         user_agent = headers.get(b"user-agent", "")
-        query = {key: segment_value(segment) for key, segment in forwarded if key in UTM_FIELDS}
+        query = tuple(
+            (key, segment_value(segment)) for key, segment in forwarded if key in UTM_FIELDS
+        )
+        is_bot = None
+        if link.max_clicks is not None:
+            is_bot = visitor.read_user_agent(user_agent).is_bot
+            if not is_bot:
+                link.human_clicks += 1
         click = PendingClick(
             id=click_id,
             link_id=link.id,
@@ -120,11 +127,8 @@ class RedirectHandler:
             ),
             country=visitor.country(headers.get(b"country")),
             query=query or None,
+            is_bot=is_bot,
         )
-        if link.max_clicks is not None:
-            click.is_bot = visitor.read_user_agent(user_agent).is_bot
-            if not click.is_bot:
-                link.human_clicks += 1
         writer = self._runtime.click_writer
         if self._sync:
             await writer.write_now(click)
