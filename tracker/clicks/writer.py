@@ -187,6 +187,8 @@ class ClickWriter:
         self._thread = threading.Thread(target=self._thread_main, name="click-writer", daemon=True)
         self._thread.start()
         self._ready.wait()
+        if self._loop is None:
+            raise RuntimeError("the click writer did not start; its thread logged why")
 
     @property
     def running(self) -> bool:
@@ -202,7 +204,10 @@ class ClickWriter:
         self._thread = None
 
     def _thread_main(self) -> None:
-        asyncio.run(self._main())
+        try:
+            asyncio.run(self._main())
+        finally:
+            self._ready.set()  # never leave start() waiting, whatever happened
 
     async def _main(self) -> None:
         engine = create_engine(self._settings.database_url)
