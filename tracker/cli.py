@@ -256,13 +256,12 @@ def stats(
 
     async def run(session: AsyncSession) -> dict[str, Any]:
         scope = reports_service.scope_for(
+            settings,
             dialect=session.get_bind().dialect.name,
             start=start,
             end=end,
             tz=tz,
             group_by=group_by,  # type: ignore[arg-type]
-            include_test_orders=settings.accept_test_orders,
-            rollup_zone=settings.report_timezone,
             link=link,
             utm_source=utm_source,
             utm_medium=utm_medium,

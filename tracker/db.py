@@ -109,10 +109,15 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def upsert(table: Any, dialect_name: str) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, the one that takes an ON CONFLICT clause."""
+    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return dialect_insert(table)
+
+
 def insert_ignoring_duplicates(table: Any, dialect_name: str) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING: replays and redeliveries become no-ops, never errors."""
-    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    return dialect_insert(table).on_conflict_do_nothing()
+    return upsert(table, dialect_name).on_conflict_do_nothing()
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:

@@ -1,4 +1,4 @@
-"""The writer's two hot statements in each driver's fastest form.
+"""The writer's hot statements in each driver's fastest form.
 
 SQLAlchemy's per-row parameter handling cost more than the insert itself (about
 60 µs a click), so the click batch and its visitor dedupe go straight to the

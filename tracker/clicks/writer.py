@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -99,10 +99,6 @@ class PendingClick(NamedTuple):
                 (key, value) for key, value in (query.items() if isinstance(query, dict) else query)
             )
         return cls(**data)
-
-
-def _rows(batch: Iterable[PendingClick]) -> list[dict[str, Any]]:
-    return [click.to_row() for click in batch]
 
 
 AfterWrite = Callable[[AsyncSession, list[str]], Awaitable[None]]
@@ -250,8 +246,7 @@ class ClickWriter:
             except _WRITE_ERRORS as exc:
                 backoff = min(max(backoff * 2, 0.1), _MAX_BACKOFF)
                 log.error("click batch not written (%d queued), retrying: %s", self.queued, exc)
-                if len(self._queue) > self._memory_limit:
-                    await self._spool_queue()
+                await self._bound_memory()
                 continue
             if self._spool_files():
                 await self._replay_spool_safely()
@@ -274,9 +269,12 @@ class ClickWriter:
                     self._queue.extendleft(tuple(click) for click in reversed(batch))
                     raise
                 self._forget_humans(batch)
-                if len(self._queue) > self._memory_limit:
-                    # Coming in faster than the database takes them: memory stays bounded.
-                    await self._spool_queue()
+                await self._bound_memory()  # coming in faster than the database takes them
+
+    async def _bound_memory(self) -> None:
+        """Past the memory limit, whatever waits goes to the disk spool."""
+        if len(self._queue) > self._memory_limit:
+            await self._spool_queue()
 
     def _forget_humans(self, batch: list[PendingClick]) -> None:
         """Written (or spooled) humans are no longer pending; the database now counts them."""
@@ -288,7 +286,7 @@ class ClickWriter:
 
     async def _write(self, batch: list[PendingClick]) -> None:
         assert self._engine is not None and self._sessionmaker is not None
-        rows = _rows(batch)
+        rows = [click.to_row() for click in batch]
         with metrics.CLICK_BATCH_SECONDS.time():
             # Core statements on a connection: the ORM's bulk machinery costs more than the insert.
             async with self._engine.begin() as connection:

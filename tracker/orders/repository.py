@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker.db import insert_ignoring_duplicates, utcnow
+from tracker.db import insert_ignoring_duplicates, upsert, utcnow
 from tracker.models import WAITING_FOR_CLICK, Click, Delivery, Link, Order, Refund
 from tracker.orders.events import Envelope, RefundFacts
 
@@ -104,8 +103,7 @@ async def upsert_refund(
     if not refund.cumulative:
         await session.execute(insert_ignoring_duplicates(Refund, _dialect(session)).values(values))
         return
-    dialect_insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    statement = dialect_insert(Refund).values(values)
+    statement = upsert(Refund, _dialect(session)).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=["platform", "shop", "external_id"],
         set_={

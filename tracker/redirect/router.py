@@ -90,7 +90,7 @@ class RedirectHandler:
             }
         )
         await send({"type": "http.response.body", "body": b""})
-        return int(link.redirect_status)
+        return link.redirect_status
 
     async def _log_click(
         self,

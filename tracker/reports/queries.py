@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     Select,
     String,
+    Subquery,
     and_,
     case,
     cast,
@@ -137,6 +138,9 @@ def _key(scope: Scope, timestamp: Expr) -> Expr:
     return timebuckets.bucket(timestamp, kind, scope.zone, scope.start, scope.end, scope.dialect)
 
 
+_COUNTS = (ClickDay.clicks, ClickDay.bot_clicks, ClickDay.unique_visitors)
+
+
 def _full_days(scope: Scope) -> tuple[date, date, datetime, datetime] | None:
     """The whole days of the rollup's zone inside the range: (first, last, their UTC span)."""
     if scope.zone.key != scope.rollup_zone:
@@ -177,36 +181,23 @@ async def _rolled_up_clicks(
     session: AsyncSession, scope: Scope, first: date, last: date
 ) -> dict[Any, Totals]:
     in_range = and_(ClickDay.day >= first, ClickDay.day <= last)
+    days: Subquery
     if scope.group_by in TIME_DIMENSIONS:
+        days = select(ClickDay).where(in_range).subquery()
         kind = timebuckets.BUCKETS[scope.group_by]
-        key: Expr = timebuckets.date_bucket(ClickDay.day, kind, scope.dialect).label("key")
-        query = select(
-            key,
-            func.sum(ClickDay.clicks),
-            func.sum(ClickDay.bot_clicks),
-            func.sum(ClickDay.unique_visitors),
-        ).where(in_range)
-        return await _click_rows(session, scope, query, key, ClickDay.link_id)
-    # Sum each link's days first: the join to links then meets one row per link, not per day.
-    per_link = (
-        select(
-            ClickDay.link_id,
-            func.sum(ClickDay.clicks).label("clicks"),
-            func.sum(ClickDay.bot_clicks).label("bot_clicks"),
-            func.sum(ClickDay.unique_visitors).label("unique_visitors"),
+        key: Expr = timebuckets.date_bucket(days.c.day, kind, scope.dialect)
+    else:
+        # Sum each link's days first: the join to links then meets one row per link, not per day.
+        days = (
+            select(ClickDay.link_id, *(func.sum(column).label(column.key) for column in _COUNTS))
+            .where(in_range)
+            .group_by(ClickDay.link_id)
+            .subquery()
         )
-        .where(in_range)
-        .group_by(ClickDay.link_id)
-        .subquery()
-    )
-    key = _key(scope, per_link.c.link_id).label("key")
-    query = select(
-        key,
-        func.sum(per_link.c.clicks),
-        func.sum(per_link.c.bot_clicks),
-        func.sum(per_link.c.unique_visitors),
-    ).select_from(per_link)
-    return await _click_rows(session, scope, query, key, per_link.c.link_id)
+        key = _key(scope, days.c.link_id)
+    key = key.label("key")
+    query = select(key, *(func.sum(days.c[column.key]) for column in _COUNTS))
+    return await _click_rows(session, scope, query, key, days.c.link_id)
 
 
 async def _raw_clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:

@@ -31,13 +31,7 @@ Tz = Annotated[str, Query(description="IANA time zone that cuts days, weeks and 
 def _scope(request: Request, start: str | None, end: str | None, tz: str, **rest: Any) -> Scope:
     runtime: Runtime = request.app.state.runtime
     return service.scope_for(
-        dialect=runtime.engine.dialect.name,
-        start=start,
-        end=end,
-        tz=tz,
-        include_test_orders=runtime.settings.accept_test_orders,
-        rollup_zone=runtime.settings.report_timezone,
-        **rest,
+        runtime.settings, dialect=runtime.engine.dialect.name, start=start, end=end, tz=tz, **rest
     )
 
 

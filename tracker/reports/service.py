@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tracker.config import Settings
 from tracker.db import utcnow
 from tracker.errors import Unprocessable
 from tracker.orders import money
@@ -225,16 +226,16 @@ async def link_report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
 
 
 def scope_for(
+    settings: Settings,
     *,
     dialect: str,
     start: str | None,
     end: str | None,
     tz: str,
     group_by: Dimension | None,
-    include_test_orders: bool,
-    rollup_zone: str,
     **filters: str | None,
 ) -> Scope:
+    """What a report covers, from its parameters and the deployment's settings."""
     zone_info = zone(tz)
     since, until = period(start, end, zone_info)
     return Scope(
@@ -243,8 +244,8 @@ def scope_for(
         zone_info,
         group_by,
         dialect,
-        include_test_orders,
-        rollup_zone,
+        settings.accept_test_orders,
+        settings.report_timezone,
         open_end=end is None,
         **filters,
     )
