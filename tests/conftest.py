@@ -104,6 +104,7 @@ def settings(clean_database: str, tmp_path: Path) -> Settings:
         base_url=BASE_URL,
         spool_dir=tmp_path / "spool",
         click_flush_interval=0.05,
+        click_writer="thread",
         country_header="CF-IPCountry",
         shopify_secret=platforms.SHOPIFY_SECRET,
         woocommerce_secret=platforms.WOOCOMMERCE_SECRET,

@@ -63,7 +63,7 @@ async def click(client: httpx.AsyncClient, slug: str, app: TrackerApp | None = N
     assert response.status_code in (301, 302, 307, 308), response.text
     (click_id,) = parse_qs(urlsplit(response.headers["location"]).query)["tclid"]
     if app is not None:
-        await app.runtime.click_writer.flush()
+        await app.runtime.flush_clicks()
     return click_id
 
 
@@ -80,7 +80,7 @@ async def rows_by(app: TrackerApp, model: type[T]) -> list[T]:
 
 async def clicks(app: TrackerApp) -> list[Click]:
     """Every click, once the writer has written what it holds."""
-    await app.runtime.click_writer.flush()
+    await app.runtime.flush_clicks()
     async with app.runtime.sessionmaker() as session:
         return list((await session.scalars(select(Click).order_by(Click.clicked_at))).all())
 

@@ -1,4 +1,4 @@
-"""SIGTERM on a real `tracker serve` process writes every click it answered."""
+"""A real `tracker serve` process writes every click it answered: on SIGTERM, and after SIGKILL."""
 
 from __future__ import annotations
 
@@ -8,9 +8,30 @@ from pathlib import Path
 
 import httpx
 
-from tests import servers
+from tests import factories, servers
 
 REDIRECTS = 400
+
+
+async def _create_link(http: httpx.AsyncClient, key: str, slug: str) -> None:
+    response = await http.post(
+        "/api/links",
+        json={"url": "https://shop.example.com/", "slug": slug},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 201, response.text
+
+
+async def _click(http: httpx.AsyncClient, slug: str, times: int) -> list[int]:
+    """``times`` redirects, twenty at a time; their statuses."""
+
+    async def click() -> int:
+        return (await http.get(f"/{slug}", headers={"User-Agent": "Mozilla/5.0"})).status_code
+
+    statuses = []
+    for _ in range(times // 20):
+        statuses += await asyncio.gather(*(click() for _ in range(20)))
+    return statuses
 
 
 class TestGracefulShutdown:
@@ -24,25 +45,37 @@ class TestGracefulShutdown:
         key = servers.api_key(env)
         async with servers.running(env, tmp_path) as server:
             async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-                response = await http.post(
-                    "/api/links",
-                    json={"url": "https://shop.example.com/", "slug": "sigterm"},
-                    headers={"Authorization": f"Bearer {key}"},
-                )
-                assert response.status_code == 201, response.text
-
-                async def click() -> int:
-                    return (
-                        await http.get("/sigterm", headers={"User-Agent": "Mozilla/5.0"})
-                    ).status_code
-
-                statuses = []
-                for _ in range(REDIRECTS // 20):
-                    statuses += await asyncio.gather(*(click() for _ in range(20)))
+                await _create_link(http, key, "sigterm")
+                statuses = await _click(http, "sigterm", REDIRECTS)
                 assert statuses == [302] * REDIRECTS
-            assert await servers.count_clicks(clean_database) == 0  # all still queued in the server
+            assert await servers.count_clicks(clean_database) == 0  # all still journaled
             # uvicorn re-raises the signal once its graceful shutdown has completed.
             assert server.stop() in (0, -signal.SIGTERM), server.log()
             assert "Application shutdown complete" in server.log()
         assert await servers.count_clicks(clean_database) == REDIRECTS
-        assert not list((tmp_path / "spool").glob("*.jsonl"))
+        assert not list((tmp_path / "spool").glob("*.journal"))
+
+
+class TestKilled:
+    async def test_clicks_answered_before_sigkill_are_written(
+        self, clean_database: str, tmp_path: Path
+    ) -> None:
+        """The journal holds what the killed process answered; its orphaned writer writes it."""
+        env = servers.environment(
+            clean_database, tmp_path, click_flush_interval="3600", click_batch_size="50000"
+        )
+        key = servers.api_key(env)
+        async with servers.running(env, tmp_path) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                await _create_link(http, key, "sigkill")
+                statuses = await _click(http, "sigkill", REDIRECTS)
+                assert statuses == [302] * REDIRECTS
+            server.process.kill()
+            server.process.wait()
+            assert await servers.count_clicks(clean_database) == 0
+
+            async def written() -> bool:
+                count = await servers.count_clicks(clean_database)
+                return count == REDIRECTS and not list((tmp_path / "spool").glob("*.journal"))
+
+            await factories.eventually(written, seconds=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -18,8 +19,10 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker import auth, schema
+from tracker import auth, logs, schema
 from tracker.clicks import rollup
+from tracker.clicks.writer import WriterProcess
+from tracker.clicks.writer import run_process as run_writer_process
 from tracker.config import Settings, get_settings
 from tracker.db import create_engine, create_sessionmaker
 from tracker.errors import TrackerError
@@ -92,6 +95,38 @@ def serve(
     if workers > 1:
         # prometheus-client's own switch: every worker writes its figures into this directory.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tracker-metrics-")
+    if settings.click_writer == "thread":
+        _serve(settings, host, port, workers)
+        return
+    click_writer = WriterProcess()
+    click_writer.start()
+    received: list[int] = []
+    # uvicorn re-raises the signal that stopped it, once it has shut down: noted here instead,
+    # so that the writer is stopped (and drains what the workers sealed) before the exit.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda number, _frame: received.append(number))
+    try:
+        _serve(settings, host, port, workers)
+    finally:
+        click_writer.stop()
+    if received:
+        signal.signal(received[0], signal.SIG_DFL)
+        signal.raise_signal(received[0])
+
+
+@app.command("write-clicks")
+def write_clicks(
+    exit_with_parent: Annotated[
+        bool, typer.Option(help="stop when the parent process goes (as `tracker serve` starts it)")
+    ] = False,
+) -> None:
+    """Write journaled clicks to the database until SIGTERM (`tracker serve` runs this itself)."""
+    settings = _settings()
+    logs.configure(settings.log_level)
+    run_writer_process(settings, exit_with_parent)
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "tracker.main:serve_app",
         factory=True,

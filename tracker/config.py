@@ -63,11 +63,17 @@ class Settings(BaseSettings):
     click_flush_interval: float = Field(
         0.25, gt=0, le=3600, description="seconds between click batch writes"
     )
-    click_memory_limit: int = Field(
-        100_000, ge=1, description="clicks held in memory (outage, overload) before spooling"
+    click_writer: Literal["process", "thread"] = Field(
+        "process",
+        description="process: `tracker serve` runs the click writer as a process of its own; "
+        "thread: on a thread of each serving process",
+    )
+    click_writer_nice: int = Field(
+        10, ge=0, le=19, description="how much lower the writer process's CPU priority is"
     )
     spool_dir: Path = Field(
-        Path("./tracker-spool"), description="where unwritten clicks wait during an outage"
+        Path("./tracker-spool"),
+        description="the click journal: every click waits here until it is in the database",
     )
     link_cache_ttl: float = Field(
         30.0, ge=0, le=86_400, description="seconds a resolved slug is served from memory"

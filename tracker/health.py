@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from tracker.clicks import figures, journal
 from tracker.redirect.cache import LOOKUP_ERRORS
 from tracker.runtime import Runtime
 
@@ -24,7 +25,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "not ready; the body says why"}})
 async def readyz(request: Request) -> JSONResponse:
-    """The database answers within a second, the click writer runs and keeps up."""
+    """The database answers within a second and a click writer is at work.
+
+    Clicks waiting in the journal do not make the process unready: they are on
+    disk, and a burst is exactly when the redirects must keep being answered.
+    """
     runtime: Runtime = request.app.state.runtime
     problems = []
     try:
@@ -32,10 +37,10 @@ async def readyz(request: Request) -> JSONResponse:
             await connection.execute(text("SELECT 1"))
     except LOOKUP_ERRORS:
         problems.append("database unreachable")
-    if not runtime.click_writer.running:
-        problems.append("click writer stopped")
-    if runtime.click_writer.queued >= runtime.settings.click_memory_limit:
-        problems.append("click queue over its high-water mark")
+    journal_dir = runtime.settings.spool_dir
+    if not figures.writer_running(journal_dir):
+        problems.append("click writer not running")
     if problems:
         return JSONResponse({"status": "unavailable", "problems": problems}, 503)
-    return JSONResponse({"status": "ok", "clicks_queued": runtime.click_writer.queued})
+    queued = journal.waiting(journal_dir) + runtime.journal.unwritten
+    return JSONResponse({"status": "ok", "clicks_queued": queued})

@@ -12,30 +12,21 @@ from __future__ import annotations
 import functools
 import os
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 
+from tracker.clicks.figures import WriterCollector
+
 REDIRECTS = Counter("tracker_redirects", "Short-link answers, by status", ["status"])
-CLICKS_WRITTEN = Counter("tracker_clicks_written", "Clicks inserted into the database")
-CLICKS_SPOOLED = Counter("tracker_clicks_spooled", "Clicks written to the disk spool in an outage")
-CLICKS_QUEUED = Gauge(
-    "tracker_clicks_queued", "Clicks answered but not yet written", multiprocess_mode="livesum"
-)
-CLICK_BATCH_SECONDS = Histogram(
-    "tracker_click_batch_seconds",
-    "Time to write one batch of clicks",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
 WEBHOOKS = Counter(
     "tracker_webhooks", "Webhook deliveries, by platform and outcome", ["platform", "outcome"]
 )
@@ -62,11 +53,15 @@ def request_histogram(method: str, route: str, status: int) -> Histogram:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    runtime = request.app.state.runtime
+    writer = CollectorRegistry(auto_describe=False)
+    writer.register(WriterCollector(runtime.settings.spool_dir, runtime.journal.unwritten))
+    body = generate_latest(registry) + generate_latest(writer)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

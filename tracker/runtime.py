@@ -1,17 +1,17 @@
-"""What one process holds while it serves: the engine, the caches and the background writers."""
+"""What one process holds while it serves: the engine, the caches, the click journal."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from tracker.clicks.journal import ClickJournal, PendingClick
 from tracker.clicks.salts import DailySalts
-from tracker.clicks.writer import ClickWriter
+from tracker.clicks.writer import WRITE_ERRORS, ClickWriter, write_clicks
 from tracker.config import Settings
 from tracker.db import create_engine, create_sessionmaker, reader
-from tracker.orders import attribution
 from tracker.redirect.cache import LinkCache
+
+log = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -21,26 +21,42 @@ class Runtime:
         self.sessionmaker = create_sessionmaker(self.engine)
         dialect = self.engine.dialect.name
         self.salts = DailySalts(self.sessionmaker, dialect)
-        self.click_writer = ClickWriter(settings, after_write=self._credit_late_clicks)
+        self.journal = ClickJournal(settings.spool_dir, settings.click_flush_interval)
+        # With click_writer=process, `tracker write-clicks` (started by `tracker serve`) writes.
+        self.click_writer = ClickWriter(settings) if settings.click_writer == "thread" else None
         self.link_cache = LinkCache(
             create_sessionmaker(reader(self.engine)),
             settings.link_cache_ttl,
             settings.click_id_param,
-            self.click_writer.pending_human_clicks,
+            self.journal.pending_human_clicks,
         )
-
-    async def _credit_late_clicks(self, session: AsyncSession, click_ids: list[str]) -> None:
-        """Orders that named a click before it was written are credited once it is."""
-        window = timedelta(days=self.settings.attribution_window_days)
-        await attribution.attribute_late_clicks(session, click_ids, window)
 
     async def start(self) -> None:
         await self.salts.start()
-        self.click_writer.start()
+        await self.journal.open()
+        if self.click_writer is not None:
+            self.click_writer.start()
 
     async def stop(self) -> None:
-        """Write every answered click before the process goes."""
+        """Every answered click into a sealed journal file (and written, with a writer thread)."""
         await self.link_cache.close()
-        await self.click_writer.stop()
+        await self.journal.close()
+        if self.click_writer is not None:
+            await self.click_writer.stop()
         await self.salts.stop()
         await self.engine.dispose()
+
+    async def write_click_now(self, click: PendingClick) -> None:
+        """`TRACKER_CLICK_WRITE=sync`: in the database before the redirect; journaled on failure."""
+        try:
+            await write_clicks(self.engine, [click], self.settings)
+        except WRITE_ERRORS as exc:
+            log.warning("synchronous click write failed, journaled instead: %s", exc)
+            self.journal.append(click)
+
+    async def flush_clicks(self) -> None:
+        """Every click appended so far, in the database (needs the writer thread)."""
+        if self.click_writer is None:
+            raise RuntimeError("the click writer runs in another process")
+        await self.journal.seal()
+        await self.click_writer.flush()

@@ -10,7 +10,7 @@ import httpx
 
 from tests import factories
 from tests.test_cli import tracker
-from tracker.clicks.writer import PendingClick
+from tracker.clicks.journal import PendingClick
 from tracker.config import Settings
 from tracker.main import TrackerApp, create_app
 from tracker.models import ClickDay, Link
@@ -34,7 +34,7 @@ async def _clicks(app: TrackerApp, api: httpx.AsyncClient, repeat: int = 1) -> N
     for _ in range(repeat):  # a replayed spool sends the same clicks again
         for n, moment in enumerate(MOMENTS):
             for link in links:
-                app.runtime.click_writer.enqueue(
+                app.runtime.journal.append(
                     PendingClick(
                         id=f"c{n}-{link.id}",
                         link_id=link.id,
@@ -47,7 +47,7 @@ async def _clicks(app: TrackerApp, api: httpx.AsyncClient, repeat: int = 1) -> N
                         query=None,
                     )
                 )
-        await app.runtime.click_writer.flush()
+        await app.runtime.flush_clicks()
 
 
 def _scope(

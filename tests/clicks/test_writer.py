@@ -1,14 +1,20 @@
-"""The click writer loses nothing: outages spill to the disk spool, which is replayed later."""
+"""The journal and the writer lose nothing: outages wait on disk, dead processes are recovered."""
 
 from __future__ import annotations
 
-import gc
+import asyncio
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests import factories
-from tracker.clicks.writer import ClickWriter, PendingClick
+from tracker.clicks import journal
+from tracker.clicks.journal import ClickJournal, PendingClick
+from tracker.clicks.writer import WRITE_ERRORS, ClickWriter
 from tracker.config import Settings
 from tracker.db import utcnow
 from tracker.main import TrackerApp
@@ -32,7 +38,7 @@ def _clicks(link_id: int, count: int) -> list[PendingClick]:
             referrer="https://t.co/x",
             visitor_hash="0" * 32,
             country="FR",
-            query=None,
+            query=(("utm_source", "ig"),),
         )
         for _ in range(count)
     ]
@@ -46,98 +52,143 @@ async def _link_id(app: TrackerApp, api: httpx.AsyncClient) -> int:
         return link.id
 
 
-class TestOutage:
-    async def test_clicks_over_the_memory_limit_are_spooled_and_replayed(
+def _active(directory: Path) -> Path:
+    (path,) = directory.glob(journal.ACTIVE_PATTERN)
+    return path
+
+
+class TestJournal:
+    async def test_a_click_is_on_disk_after_one_turn_of_the_loop(self, tmp_path: Path) -> None:
+        clicks = ClickJournal(tmp_path, seal_after=3600)
+        await clicks.open()
+        sent = _clicks(1, 3)
+        for click in sent:
+            clicks.append(click)
+        assert journal.read_journal(_active(tmp_path)) == []
+        await asyncio.sleep(0)
+        assert journal.read_journal(_active(tmp_path)) == sent
+        await clicks.close()
+        (sealed,) = tmp_path.glob(journal.SEALED_PATTERN)
+        assert journal.sealed_count(sealed) == 3
+        assert journal.read_journal(sealed) == sent
+        assert not list(tmp_path.glob(journal.ACTIVE_PATTERN))
+
+    async def test_a_torn_frame_ends_the_reading_and_keeps_what_came_before(
+        self, tmp_path: Path
+    ) -> None:
+        clicks = ClickJournal(tmp_path, seal_after=3600)
+        await clicks.open()
+        first, second = _clicks(1, 3), _clicks(1, 2)
+        for batch in (first, second):
+            for click in batch:
+                clicks.append(click)
+            await asyncio.sleep(0)  # one frame each
+        path = _active(tmp_path)
+        data = path.read_bytes()
+        path.write_bytes(data[:-5])  # a machine crash in the middle of the second write
+        assert journal.read_journal(path) == first
+        await clicks.close()
+
+    async def test_the_file_seals_itself_after_click_flush_interval(self, tmp_path: Path) -> None:
+        clicks = ClickJournal(tmp_path, seal_after=0.05)
+        await clicks.open()
+        clicks.append(_clicks(1, 1)[0])
+
+        async def sealed() -> bool:
+            return journal.waiting(tmp_path) == 1
+
+        await factories.eventually(sealed)
+        assert clicks.unwritten == 0
+        await clicks.close()
+
+    async def test_the_open_file_of_a_killed_process_is_written(
         self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
     ) -> None:
         link_id = await _link_id(app, api)
-        writer = ClickWriter(
-            settings.model_copy(
-                update={"click_memory_limit": 5, "database_url": _unreachable(settings)}
-            )
+        killed = (
+            "import asyncio, os, signal, sys\n"
+            "from pathlib import Path\n"
+            "from tracker.clicks.journal import ClickJournal, PendingClick\n"
+            "from tracker.db import utcnow\n"
+            "async def main():\n"
+            "    clicks = ClickJournal(Path(sys.argv[1]), seal_after=3600)\n"
+            "    await clicks.open()\n"
+            "    for n in range(25):\n"
+            "        clicks.append(PendingClick(f'killed-{n}', int(sys.argv[2]), utcnow(),\n"
+            "                                   'Mozilla/5.0', None, 'h', None, None))\n"
+            "    await asyncio.sleep(0)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "asyncio.run(main())\n"
         )
-        writer.start()
+        process = subprocess.run(
+            [sys.executable, "-c", killed, str(settings.spool_dir), str(link_id)], check=False
+        )
+        assert process.returncode == -9
+        assert len(list(settings.spool_dir.glob(journal.ACTIVE_PATTERN))) == 2  # its and ours
+        written = await factories.clicks(app)
+        assert sorted(click.id for click in written) == sorted(f"killed-{n}" for n in range(25))
+        assert not list(settings.spool_dir.glob(journal.SEALED_PATTERN))
+
+
+class TestOutage:
+    async def test_clicks_wait_in_the_journal_until_the_database_is_back(
+        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        link_id = await _link_id(app, api)
+        await app.runtime.click_writer.stop()  # type: ignore[union-attr]
+        away = ClickWriter(settings.model_copy(update={"database_url": _unreachable(settings)}))
+        away.start()
         sent = _clicks(link_id, 12)
         for click in sent:
-            writer.enqueue(click)
+            app.runtime.journal.append(click)
+        await app.runtime.journal.seal()
+        with pytest.raises(WRITE_ERRORS):
+            await away.flush()
+        assert journal.waiting(settings.spool_dir) == 12
+        await away.stop()  # the database is still away at shutdown: the files stay
 
-        async def spooled() -> bool:
-            return writer.queued == 0
-
-        await factories.eventually(spooled)
-        await writer.stop()
-
-        # The healthy app's writer finds the spool and writes it; the files go.
-        async def replayed() -> bool:
-            written = await factories.count(app, Click) == 12
-            return written and not list(settings.spool_dir.glob("*"))  # the file goes last
-
-        await factories.eventually(replayed)
-        assert {click.id for click in await factories.clicks(app)} == {c.id for c in sent}
-
-    async def test_shutdown_during_an_outage_spools_the_queue(
-        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
-    ) -> None:
-        link_id = await _link_id(app, api)
-        await app.runtime.click_writer.stop()  # keep the healthy writer from replaying meanwhile
-        writer = ClickWriter(settings.model_copy(update={"database_url": _unreachable(settings)}))
-        writer.start()
-        for click in _clicks(link_id, 7):
-            writer.enqueue(click)
-        await writer.stop()
-        (spool,) = settings.spool_dir.glob("clicks-*.jsonl")
-        lines = spool.read_text().splitlines()
-        assert len(lines) == 7
-        assert all(PendingClick.from_json(line).country == "FR" for line in lines)
-        # The next process start replays it.
-        replaying = ClickWriter(settings)
-        replaying.start()
-
-        async def replayed() -> bool:
-            return await factories.count(app, Click) == 7
-
-        await factories.eventually(replayed)
-        await replaying.stop()
-        assert not spool.exists()
+        back = ClickWriter(settings)
+        back.start()
+        await back.flush()
+        await back.stop()
+        assert {click.id for click in await factories.rows(app, Click)} == {c.id for c in sent}
+        assert journal.waiting(settings.spool_dir) == 0
 
     async def test_a_replay_after_a_half_finished_write_adds_no_duplicates(
         self, app: TrackerApp, api: httpx.AsyncClient
     ) -> None:
         link_id = await _link_id(app, api)
-        writer = app.runtime.click_writer
         batch = _clicks(link_id, 3)
-        for click in batch:
-            writer.enqueue(click)
-        await writer.flush()
-        for click in batch:
-            writer.enqueue(click)
-        await writer.flush()
+        for _ in range(2):
+            for click in batch:
+                app.runtime.journal.append(click)
+            await app.runtime.flush_clicks()
         assert await factories.count(app, Click) == 3
 
-
-class TestOverload:
-    async def test_clicks_faster_than_the_database_spill_to_disk_and_all_arrive(
+    async def test_spool_files_of_earlier_versions_are_written(
         self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
     ) -> None:
-        """Memory stays bounded by click_memory_limit even while the database is healthy."""
         link_id = await _link_id(app, api)
-        await app.runtime.click_writer.stop()
-        writer = ClickWriter(
-            settings.model_copy(update={"click_memory_limit": 3, "click_batch_size": 2})
+        spool = settings.spool_dir / "clicks-123-1763800000.000000-2.jsonl"
+        spool.write_text(
+            "".join(
+                f'{{"id":"old-{n}","link_id":{link_id},"clicked_at":"2026-11-22T10:00:00+00:00",'
+                '"user_agent":"u","referrer":null,"visitor_hash":"h","country":null,'
+                '"query":{"utm_source":"ig"},"is_bot":null}\n'
+                for n in range(2)
+            )
         )
-        writer.start()
-        sent = _clicks(link_id, 40)
-        for click in sent:
-            writer.enqueue(click)
-        await writer.flush()
-        await writer.stop()
-        assert {click.id for click in await factories.clicks(app)} == {c.id for c in sent}
-        assert not list(settings.spool_dir.glob("*.jsonl"))
+        written = await factories.clicks(app)
+        assert [(click.id, click.query) for click in written] == [
+            ("old-0", {"utm_source": "ig"}),
+            ("old-1", {"utm_source": "ig"}),
+        ]
+        assert not spool.exists()
 
 
 class TestPendingClick:
     def test_a_spool_line_of_an_earlier_version_still_reads(self) -> None:
-        """Spool files outlive upgrades: the query was a JSON object before it was pairs."""
+        """The query was a JSON object before it was pairs."""
         line = (
             '{"id":"a","link_id":1,"clicked_at":"2026-11-22T10:00:00+00:00","user_agent":"u",'
             '"referrer":null,"visitor_hash":"h","country":null,"query":{"utm_source":"ig"},'
@@ -145,14 +196,9 @@ class TestPendingClick:
         )
         click = PendingClick.from_json(line)
         assert click.query == (("utm_source", "ig"),)
-        assert PendingClick.from_json(click.to_json()) == click
         assert click.to_row()["query"] == {"utm_source": "ig"}
 
-    def test_queued_clicks_are_not_walked_by_the_garbage_collector(self) -> None:
-        """A backlog of queued clicks must not lengthen full collections (the redirect's p99)."""
-        writer = ClickWriter(Settings(_env_file=None))  # type: ignore[call-arg]
-        (click,) = _clicks(1, 1)
-        writer.enqueue(click._replace(query=(("utm_source", "ig"),)))
-        gc.collect()
-        assert writer.queued == 1
-        assert not gc.is_tracked(writer._queue[0])
+    def test_a_journal_record_keeps_every_value_to_the_microsecond(self) -> None:
+        (click,) = _clicks(7, 1)
+        click = click._replace(is_bot=False, referrer=None)
+        assert PendingClick.from_record(click.to_record()) == click

@@ -9,7 +9,7 @@ import httpx
 
 from tests import factories, platforms
 from tests.test_cli import tracker
-from tracker.clicks.writer import PendingClick
+from tracker.clicks.journal import PendingClick
 from tracker.config import Settings
 from tracker.main import TrackerApp
 from tracker.models import Click, Delivery, Link, Order
@@ -151,7 +151,7 @@ class TestLateClicks:
         await platforms.generic(client, _order("early", now, click_id="click-from-the-spool-0001"))
         (order,) = await factories.rows(app, Order)
         assert order.attribution == "none"
-        app.runtime.click_writer.enqueue(
+        app.runtime.journal.append(
             PendingClick(
                 id="click-from-the-spool-0001",
                 link_id=link.id,
@@ -163,7 +163,7 @@ class TestLateClicks:
                 query=None,
             )
         )
-        await app.runtime.click_writer.flush()
+        await app.runtime.flush_clicks()
         (order,) = await factories.rows(app, Order)
         assert (order.attribution, order.attributed_click_id, order.link_id) == (
             "click",

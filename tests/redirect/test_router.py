@@ -299,5 +299,5 @@ class TestSyncWrites:
         async with application.lifespan(), factories.api_client(application) as http:
             await factories.create_link(http, slug="sync")
             await http.get("/sync", headers=BROWSER)
-            assert application.runtime.click_writer.queued == 0
+            assert application.runtime.journal.unwritten == 0
             assert await factories.count(application, Click) == 1

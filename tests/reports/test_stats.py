@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests import factories, platforms
-from tracker.clicks.writer import PendingClick
+from tracker.clicks.journal import PendingClick
 from tracker.main import TrackerApp
 from tracker.models import Click, Link
 
@@ -43,7 +43,7 @@ async def _visit(
 
 
 async def _clicked_at(app: TrackerApp, click_id: str) -> datetime:
-    await app.runtime.click_writer.flush()
+    await app.runtime.flush_clicks()
     async with app.runtime.sessionmaker() as session:
         click = await session.get(Click, click_id)
         assert click is not None
@@ -421,7 +421,7 @@ class TestTimeZones:
         await factories.create_link(api, slug="tz")
         (link,) = await factories.rows(app, Link)
         for n, moment in enumerate(moments):
-            app.runtime.click_writer.enqueue(
+            app.runtime.journal.append(
                 PendingClick(
                     id=f"tz-click-{n}",
                     link_id=link.id,
@@ -433,7 +433,7 @@ class TestTimeZones:
                     query=None,
                 )
             )
-        await app.runtime.click_writer.flush()
+        await app.runtime.flush_clicks()
 
     async def _days(
         self, api: httpx.AsyncClient, tz: str, start: str, end: str, group_by: str = "day"

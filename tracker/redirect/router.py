@@ -1,7 +1,7 @@
 """GET/HEAD /{slug}: the hot path, a plain ASGI handler that bypasses FastAPI's routing.
 
 It resolves the slug from the in-process cache, answers the redirect, and
-hands the click to the writer's queue; the user agent is parsed later, by the
+appends the click to the journal; the user agent is parsed later, by the
 writer, unless the link counts human clicks (`max_clicks`).
 """
 
@@ -16,7 +16,7 @@ from datetime import datetime
 from starlette.types import Receive, Scope, Send
 
 from tracker.clicks import visitor
-from tracker.clicks.writer import PendingClick
+from tracker.clicks.journal import PendingClick
 from tracker.db import utcnow
 from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
 from tracker.redirect.cache import LOOKUP_ERRORS, CachedLink
@@ -129,11 +129,10 @@ class RedirectHandler:
             query=query or None,
             is_bot=is_bot,
         )
-        writer = self._runtime.click_writer
         if self._sync:
-            await writer.write_now(click)
+            await self._runtime.write_click_now(click)
         else:
-            writer.enqueue(click)
+            self._runtime.journal.append(click)
 
 
 def _headers(scope: Scope, country_header: bytes) -> dict[bytes, str]:

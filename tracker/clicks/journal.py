@@ -1,0 +1,333 @@
+"""The click journal: a redirect's click is on local disk before the loop's next turn.
+
+A redirect appends its click to a buffer; once per turn of the event loop the
+buffer goes to this process's open journal file in one write(). From then on a
+crash of the process loses nothing (the kernel holds the bytes), and nothing
+the serving process holds grows with the load: the click writer (writer.py,
+by default a separate process at a lower CPU priority) reads sealed journal
+files at its own pace and deletes each once its clicks are in the database.
+A burst the database cannot keep up with waits on disk, not in memory, and
+the writer's work never competes with the redirects for the interpreter.
+
+The files, all in `TRACKER_SPOOL_DIR`:
+
+- `active-<pid>-<token>.journal`: being appended to, held under an exclusive
+  flock by its process. One whose lock is free belongs to a process that died;
+  the writer seals it.
+- `clicks-<nanoseconds>-<pid>-<count>.journal`: sealed (fsynced, renamed) every
+  `click_flush_interval` seconds or 4 MB; the writer's input, oldest first.
+
+Each file is MAGIC, then frames: payload length, CRC-32, and the marshal'd list
+of the clicks of one loop turn (marshal: the standard library's fastest codec
+for tuples of plain values; the files are local and only this service writes
+them). A frame torn by a machine crash fails its check and ends the reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import marshal
+import os
+import secrets
+import struct
+import time
+import zlib
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"tracker-clicks/1\n"
+SEAL_BYTES = 4 << 20
+SEALED_PATTERN = "clicks-*.journal"
+ACTIVE_PATTERN = "active-*.journal"
+_FRAME = struct.Struct("<II")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_RETRY_SECONDS = 1.0
+
+
+class PendingClick(NamedTuple):
+    """A click as the redirect saw it: no IP address, the user agent not yet parsed."""
+
+    id: str
+    link_id: int
+    clicked_at: datetime
+    user_agent: str
+    referrer: str | None
+    visitor_hash: str
+    country: str | None
+    query: tuple[tuple[str, str], ...] | None  # the UTM parameters of the short URL
+    # Known at request time only for links with max_clicks, which must count humans.
+    is_bot: bool | None = None
+
+    def to_record(self) -> tuple[Any, ...]:
+        """Plain values marshal takes (and the garbage collector does not track)."""
+        return (
+            self.id,
+            self.link_id,
+            (self.clicked_at - _EPOCH) // _MICROSECOND,
+            self.user_agent,
+            self.referrer,
+            self.visitor_hash,
+            self.country,
+            self.query,
+            self.is_bot,
+        )
+
+    @classmethod
+    def from_record(cls, record: tuple[Any, ...]) -> PendingClick:
+        click_id, link_id, micros, *rest = record
+        return cls(click_id, link_id, _EPOCH + timedelta(microseconds=micros), *rest)
+
+    @classmethod
+    def from_json(cls, line: str) -> PendingClick:
+        """A line of the JSON spool files earlier versions wrote; they outlive upgrades."""
+        data = json.loads(line)
+        data["clicked_at"] = datetime.fromisoformat(data["clicked_at"])
+        query = data.get("query")
+        if query:  # pairs; a dict in the oldest files
+            data["query"] = tuple(
+                (key, value) for key, value in (query.items() if isinstance(query, dict) else query)
+            )
+        return cls(**data)
+
+    def to_row(self) -> dict[str, Any]:
+        agent = read_user_agent(self.user_agent)
+        referrer = self.referrer[:MAX_REFERRER] if self.referrer else None
+        return {
+            "id": self.id,
+            "link_id": self.link_id,
+            "clicked_at": self.clicked_at,
+            "referrer_host": referrer_host(referrer),
+            "referrer": referrer,
+            "user_agent": self.user_agent[:MAX_USER_AGENT] or None,
+            "device_type": agent.device_type,
+            "browser": agent.browser,
+            "os": agent.os,
+            "is_bot": agent.is_bot if self.is_bot is None else self.is_bot,
+            "visitor_hash": self.visitor_hash,
+            "country": self.country,
+            "query": dict(self.query) if self.query else None,
+        }
+
+
+def read_journal(path: Path) -> list[PendingClick]:
+    """Every click of a journal file, up to a torn frame if a crash left one."""
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        log.error("%s is not a click journal; left where it is", path.name)
+        raise ValueError(f"{path} is not a click journal")
+    clicks: list[PendingClick] = []
+    offset = len(MAGIC)
+    while offset < len(data):
+        start = offset + _FRAME.size
+        length, checksum = _FRAME.unpack_from(data, offset) if start <= len(data) else (0, 0)
+        payload = data[start : start + length]
+        if start > len(data) or len(payload) < length or zlib.crc32(payload) != checksum:
+            log.error(
+                "%s: frame at byte %d torn (a crash while writing); %d bytes after it unread",
+                path.name, offset, len(data) - offset,
+            )  # fmt: skip
+            break
+        clicks += map(PendingClick.from_record, marshal.loads(payload))
+        offset = start + length
+    return clicks
+
+
+def sealed_count(path: Path) -> int:
+    """The number of clicks a sealed file's name records."""
+    return int(path.stem.rsplit("-", 1)[1])
+
+
+def waiting(directory: Path) -> int:
+    """Clicks in sealed files, not yet in the database."""
+    if not directory.is_dir():
+        return 0
+    return sum(sealed_count(path) for path in directory.glob(SEALED_PATTERN))
+
+
+def sealed_name(pid: int, count: int) -> str:
+    return f"clicks-{time.time_ns()}-{pid}-{count}.journal"
+
+
+def try_lock(fd: int) -> bool:
+    """An exclusive flock without waiting; False while another process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def seal_orphans(directory: Path) -> None:
+    """Seal the open files of processes that died: their locks are free, their clicks whole."""
+    for path in directory.glob(ACTIVE_PATTERN):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # sealed by its process meanwhile
+        try:
+            if not try_lock(fd) or not os.fstat(fd).st_nlink:
+                continue
+            count = len(read_journal(path))
+            if count:
+                path.rename(directory / sealed_name(0, count))
+                log.warning("sealed %s, left open by a process that stopped", path.name)
+            else:
+                path.unlink()
+        finally:
+            os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _finish_seal(fd: int, active: Path, sealed: Path) -> None:
+    """On a thread: fsync and rename block for milliseconds, the serving loop must not."""
+    try:
+        os.fsync(fd)
+        active.rename(sealed)
+    finally:
+        os.close(fd)  # releases the lock: if the rename failed, the writer seals it
+
+
+class ClickJournal:
+    """This process's side: append clicks, write them once per loop turn, seal files."""
+
+    def __init__(self, directory: Path, seal_after: float, seal_bytes: int = SEAL_BYTES) -> None:
+        self._directory = directory
+        self._seal_after = seal_after
+        self._seal_bytes = seal_bytes
+        self._buffer: list[tuple[Any, ...]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._write_scheduled = False
+        self._seal_timer: asyncio.TimerHandle | None = None
+        self._fd = -1
+        self._path = directory
+        self._size = 0
+        self._count = 0
+        self._humans: Counter[int] = Counter()  # in the open file and the buffer
+        self._sealed_humans: dict[Path, Counter[int]] = {}
+        self._sealing: set[asyncio.Future[None]] = set()
+        self._renaming: set[Path] = set()
+
+    async def open(self) -> None:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.get_running_loop()
+        self._open_file()
+
+    def append(self, click: PendingClick) -> None:
+        if self._loop is None:
+            raise RuntimeError("the click journal is not open")
+        self._buffer.append(click.to_record())
+        if click.is_bot is False:
+            self._humans[click.link_id] += 1
+        if not self._write_scheduled:
+            self._write_scheduled = True
+            self._loop.call_soon(self._write_buffer)
+
+    @property
+    def unwritten(self) -> int:
+        """Clicks of this process not yet in a sealed file."""
+        return self._count + len(self._buffer)
+
+    def pending_human_clicks(self, link_id: int) -> int:
+        """Human clicks this process journaled that the writer has not yet written."""
+        for path in [path for path in self._sealed_humans if path not in self._renaming]:
+            if not path.exists():
+                del self._sealed_humans[path]  # written and deleted by the writer
+        sealed = sum(humans[link_id] for humans in self._sealed_humans.values())
+        return self._humans[link_id] + sealed
+
+    async def seal(self) -> None:
+        """Everything appended so far into sealed files, ready for the writer."""
+        self._seal()
+        await self._sealed()
+
+    async def close(self) -> None:
+        self._seal()
+        await self._sealed()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._path.unlink(missing_ok=True)  # empty: _seal() left nothing in it
+            self._fd = -1
+        self._loop = None
+
+    async def _sealed(self) -> None:
+        if self._sealing:
+            await asyncio.gather(*self._sealing, return_exceptions=True)
+
+    def _open_file(self) -> None:
+        name = f"{os.getpid()}-{secrets.token_hex(4)}"
+        # Locked before it gets the name the writer looks for: never mistaken for an orphan.
+        opening = self._directory / f".opening-{name}"
+        fd = os.open(opening, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _write_all(fd, MAGIC)
+        self._path = self._directory / f"active-{name}.journal"
+        opening.rename(self._path)
+        self._fd, self._size, self._count = fd, len(MAGIC), 0
+        self._humans = Counter()
+
+    def _write_buffer(self) -> None:
+        self._write_scheduled = False
+        if not self._flush_buffer():
+            return
+        if self._size >= self._seal_bytes:
+            self._seal()
+        elif self._seal_timer is None and self._count and self._loop is not None:
+            self._seal_timer = self._loop.call_later(self._seal_after, self._seal)
+
+    def _flush_buffer(self) -> bool:
+        """The buffer into the open file; False (and a retry scheduled) if the disk refused."""
+        if not self._buffer:
+            return True
+        payload = marshal.dumps(self._buffer)
+        frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+        try:
+            _write_all(self._fd, frame)
+        except OSError as exc:
+            # Disk full or failing: keep the clicks in memory, cut the torn frame, retry.
+            log.error("click journal not writable, %d clicks held: %s", len(self._buffer), exc)
+            os.ftruncate(self._fd, self._size)
+            if self._loop is not None and not self._write_scheduled:
+                self._write_scheduled = True
+                self._loop.call_later(_RETRY_SECONDS, self._write_buffer)
+            return False
+        self._count += len(self._buffer)
+        self._size += len(frame)
+        self._buffer = []
+        return True
+
+    def _seal(self) -> None:
+        if self._seal_timer is not None:
+            self._seal_timer.cancel()
+            self._seal_timer = None
+        if not self._flush_buffer() or self._count == 0 or self._loop is None:
+            return
+        fd, active = self._fd, self._path
+        sealed = self._directory / sealed_name(os.getpid(), self._count)
+        self._sealed_humans[sealed] = self._humans
+        self._renaming.add(sealed)
+        self._open_file()
+        future = self._loop.run_in_executor(None, _finish_seal, fd, active, sealed)
+        self._sealing.add(future)
+
+        def sealed_now(done: asyncio.Future[None]) -> None:
+            self._sealing.discard(done)
+            self._renaming.discard(sealed)
+            if done.exception() is not None:
+                log.error("journal %s not sealed, the writer will: %s", active, done.exception())
+
+        future.add_done_callback(sealed_now)
