@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     click_write: Literal["async", "sync"] = Field(
         "async", description="async: clicks are written in batches; sync: before the redirect"
     )
-    click_batch_size: int = Field(500, ge=1, le=50_000, description="clicks per insert")
+    click_batch_size: int = Field(
+        5000, ge=1, le=50_000, description="clicks the writer puts in one transaction"
+    )
     click_flush_interval: float = Field(
         0.25, gt=0, le=3600, description="seconds between click batch writes"
     )

@@ -15,7 +15,7 @@ The files, all in `TRACKER_SPOOL_DIR`:
   flock by its process. One whose lock is free belongs to a process that died;
   the writer seals it.
 - `clicks-<nanoseconds>-<pid>-<count>.journal`: sealed (fsynced, renamed) every
-  `click_flush_interval` seconds or 4 MB; the writer's input, oldest first.
+  `click_flush_interval` seconds or 1 MB; the writer's input, oldest first.
 
 Each file is MAGIC, then frames: payload length, CRC-32, and the marshal'd list
 of the clicks of one loop turn (marshal: the standard library's fastest codec
@@ -45,7 +45,7 @@ from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent
 log = logging.getLogger(__name__)
 
 MAGIC = b"tracker-clicks/1\n"
-SEAL_BYTES = 4 << 20
+SEAL_BYTES = 1 << 20
 SEALED_PATTERN = "clicks-*.journal"
 ACTIVE_PATTERN = "active-*.journal"
 _FRAME = struct.Struct("<II")
