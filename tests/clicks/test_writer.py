@@ -129,6 +129,18 @@ class TestJournal:
         assert sorted(click.id for click in written) == sorted(f"killed-{n}" for n in range(25))
         assert not list(settings.spool_dir.glob(journal.SEALED_PATTERN))
 
+    async def test_a_file_that_is_not_a_journal_is_set_aside_not_retried(
+        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        link_id = await _link_id(app, api)
+        stray = settings.spool_dir / journal.sealed_name(1, 1)
+        stray.write_bytes(b"not a journal")
+        (click,) = _clicks(link_id, 1)
+        app.runtime.journal.append(click)
+        assert [written.id for written in await factories.clicks(app)] == [click.id]
+        assert not stray.exists()
+        assert stray.with_name(stray.name + ".broken").read_bytes() == b"not a journal"
+
 
 class TestOutage:
     async def test_clicks_wait_in_the_journal_until_the_database_is_back(

@@ -123,8 +123,7 @@ def read_journal(path: Path) -> list[PendingClick]:
     """Every click of a journal file, up to a torn frame if a crash left one."""
     data = path.read_bytes()
     if not data.startswith(MAGIC):
-        log.error("%s is not a click journal; left where it is", path.name)
-        raise ValueError(f"{path} is not a click journal")
+        raise ValueError(f"{path.name} is not a click journal")
     clicks: list[PendingClick] = []
     offset = len(MAGIC)
     while offset < len(data):
@@ -258,6 +257,8 @@ class ClickJournal:
     async def close(self) -> None:
         self._seal()
         await self._sealed()
+        if self._buffer:
+            log.error("%d clicks could not be journaled (disk full?), lost", len(self._buffer))
         if self._fd >= 0:
             os.close(self._fd)
             self._path.unlink(missing_ok=True)  # empty: _seal() left nothing in it

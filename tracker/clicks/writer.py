@@ -169,8 +169,11 @@ class ClickWriter:
             clicks: list[PendingClick] = read(path)
         except FileNotFoundError:
             return
-        except ValueError:
-            return  # logged by the reader; left for a person to look at
+        except ValueError as exc:
+            # Not ours or damaged beyond its first frame: set aside for a person, not retried.
+            log.error("%s unreadable, renamed to .broken: %s", path.name, exc)
+            path.rename(path.with_name(path.name + ".broken"))
+            return
         for start in range(0, len(clicks), self._batch_size):
             await self._write_batch(clicks[start : start + self._batch_size])
         path.unlink(missing_ok=True)
