@@ -182,6 +182,8 @@ def seal_orphans(directory: Path) -> None:
                 log.warning("sealed %s, left open by a process that stopped", path.name)
             else:
                 path.unlink()
+        except FileNotFoundError:
+            continue  # another writer's pass took it meanwhile
         finally:
             os.close(fd)
 
@@ -260,8 +262,10 @@ class ClickJournal:
         if self._buffer:
             log.error("%d clicks could not be journaled (disk full?), lost", len(self._buffer))
         if self._fd >= 0:
+            # Empty: _seal() left nothing in it. Gone before its lock is released, so that
+            # the writer never takes it for a dead process's file.
+            self._path.unlink(missing_ok=True)
             os.close(self._fd)
-            self._path.unlink(missing_ok=True)  # empty: _seal() left nothing in it
             self._fd = -1
         self._loop = None
 
