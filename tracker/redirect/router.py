@@ -7,10 +7,12 @@ writer, unless the link counts human clicks (`max_clicks`).
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
 import secrets
+import time
 from datetime import datetime
 
 from starlette.types import Receive, Scope, Send
@@ -36,9 +38,23 @@ _PAGES = {
 }
 
 
+# Digits in ASCII order, all URL-safe: a prefix written with them sorts as its number does.
+_SORTABLE_DIGITS = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+
+
+@functools.lru_cache(maxsize=1)
+def _time_prefix(millisecond: int) -> str:
+    return "".join(_SORTABLE_DIGITS[(millisecond >> shift) & 63] for shift in range(42, -1, -6))
+
+
 def new_click_id() -> str:
-    """128 random bits, URL-safe base64 (22 characters)."""
-    return secrets.token_urlsafe(16)
+    """The millisecond (8 sortable characters), then 96 random bits (16 URL-safe ones).
+
+    Ids that grow with time land at the end of the clicks' primary-key index
+    instead of on random pages: a batch of clicks touches a few pages, not one
+    each (SQLite rewrites every page a transaction touches into its WAL).
+    """
+    return _time_prefix(time.time_ns() // 1_000_000) + secrets.token_urlsafe(12)
 
 
 class RedirectHandler:
