@@ -51,6 +51,16 @@ class TestProbes:
                 assert ready.status_code == 503
                 assert ready.json()["problems"] == ["database unreachable"]
 
+    async def test_readyz_is_503_while_no_click_writer_reports(self, settings: Settings) -> None:
+        """With the writer in another process that never started, the journal is not written."""
+        alone = create_app(settings.model_copy(update={"click_writer": "process"}))
+        async with alone.lifespan():
+            transport = httpx.ASGITransport(app=alone)
+            async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
+                ready = await http.get("/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["problems"] == ["click writer not running"]
+
 
 class TestMetrics:
     async def test_counters_move_and_labels_hold_no_slug(
@@ -90,6 +100,18 @@ class TestMetrics:
         assert moved("tracker_click_batch_seconds_count") >= 1
         assert "very-secret-campaign-slug" not in response.text
         assert "no-such-slug" not in response.text
+
+    async def test_clicks_queued_counts_the_clicks_waiting_in_the_journal(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient, app: TrackerApp
+    ) -> None:
+        await factories.create_link(api, slug="waiting")
+        await app.runtime.click_writer.stop()  # type: ignore[union-attr]
+        for _ in range(3):
+            await client.get("/waiting")
+        await app.runtime.journal.seal()
+        samples = _samples((await client.get("/metrics")).text)
+        assert samples[("tracker_clicks_queued", ())] == 3
+        assert (await client.get("/readyz")).json()["clicks_queued"] == 3
 
 
 class TestOfflineDocs:
