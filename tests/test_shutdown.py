@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -13,42 +15,41 @@ from tests import factories, servers
 REDIRECTS = 400
 
 
-async def _create_link(http: httpx.AsyncClient, key: str, slug: str) -> None:
-    response = await http.post(
-        "/api/links",
-        json={"url": "https://shop.example.com/", "slug": slug},
-        headers={"Authorization": f"Bearer {key}"},
+@asynccontextmanager
+async def _answered(clean_database: str, tmp_path: Path) -> AsyncIterator[servers.Server]:
+    """A server that answered REDIRECTS redirects and has written none of their clicks yet."""
+    # Sealed and written only at shutdown, so the counts afterwards prove the drain.
+    env = servers.environment(
+        clean_database, tmp_path, click_flush_interval="3600", click_batch_size="50000"
     )
-    assert response.status_code == 201, response.text
+    key = servers.api_key(env)
+    async with servers.running(env, tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            response = await http.post(
+                "/api/links",
+                json={"url": "https://shop.example.com/", "slug": "answered"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert response.status_code == 201, response.text
 
+            async def click() -> int:
+                return (
+                    await http.get("/answered", headers={"User-Agent": "Mozilla/5.0"})
+                ).status_code
 
-async def _click(http: httpx.AsyncClient, slug: str, times: int) -> list[int]:
-    """``times`` redirects, twenty at a time; their statuses."""
-
-    async def click() -> int:
-        return (await http.get(f"/{slug}", headers={"User-Agent": "Mozilla/5.0"})).status_code
-
-    statuses = []
-    for _ in range(times // 20):
-        statuses += await asyncio.gather(*(click() for _ in range(20)))
-    return statuses
+            statuses = []
+            for _ in range(REDIRECTS // 20):
+                statuses += await asyncio.gather(*(click() for _ in range(20)))
+            assert statuses == [302] * REDIRECTS
+        assert await servers.count_clicks(clean_database) == 0  # all still journaled
+        yield server
 
 
 class TestGracefulShutdown:
     async def test_every_answered_click_is_written(
         self, clean_database: str, tmp_path: Path
     ) -> None:
-        # Nothing is written until shutdown, so the count below proves the drain.
-        env = servers.environment(
-            clean_database, tmp_path, click_flush_interval="3600", click_batch_size="50000"
-        )
-        key = servers.api_key(env)
-        async with servers.running(env, tmp_path) as server:
-            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-                await _create_link(http, key, "sigterm")
-                statuses = await _click(http, "sigterm", REDIRECTS)
-                assert statuses == [302] * REDIRECTS
-            assert await servers.count_clicks(clean_database) == 0  # all still journaled
+        async with _answered(clean_database, tmp_path) as server:
             # uvicorn re-raises the signal once its graceful shutdown has completed.
             assert server.stop() in (0, -signal.SIGTERM), server.log()
             assert "Application shutdown complete" in server.log()
@@ -61,15 +62,7 @@ class TestKilled:
         self, clean_database: str, tmp_path: Path
     ) -> None:
         """The journal holds what the killed process answered; its orphaned writer writes it."""
-        env = servers.environment(
-            clean_database, tmp_path, click_flush_interval="3600", click_batch_size="50000"
-        )
-        key = servers.api_key(env)
-        async with servers.running(env, tmp_path) as server:
-            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-                await _create_link(http, key, "sigkill")
-                statuses = await _click(http, "sigkill", REDIRECTS)
-                assert statuses == [302] * REDIRECTS
+        async with _answered(clean_database, tmp_path) as server:
             server.process.kill()
             server.process.wait()
             assert await servers.count_clicks(clean_database) == 0

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from tracker.clicks import figures, journal
+from tracker.clicks import figures
 from tracker.redirect.cache import LOOKUP_ERRORS
 from tracker.runtime import Runtime
 
@@ -37,10 +37,8 @@ async def readyz(request: Request) -> JSONResponse:
             await connection.execute(text("SELECT 1"))
     except LOOKUP_ERRORS:
         problems.append("database unreachable")
-    journal_dir = runtime.settings.spool_dir
-    if not figures.writer_running(journal_dir):
+    if not figures.writer_running(runtime.settings.spool_dir):
         problems.append("click writer not running")
     if problems:
         return JSONResponse({"status": "unavailable", "problems": problems}, 503)
-    queued = journal.waiting(journal_dir) + runtime.journal.unwritten
-    return JSONResponse({"status": "ok", "clicks_queued": queued})
+    return JSONResponse({"status": "ok", "clicks_queued": runtime.journal.queued})

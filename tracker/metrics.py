@@ -62,6 +62,6 @@ async def metrics(request: Request) -> Response:
         registry = REGISTRY
     runtime = request.app.state.runtime
     writer = CollectorRegistry(auto_describe=False)
-    writer.register(WriterCollector(runtime.settings.spool_dir, runtime.journal.unwritten))
+    writer.register(WriterCollector(runtime.settings.spool_dir, runtime.journal.queued))
     body = generate_latest(registry) + generate_latest(writer)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -24,8 +24,6 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from tracker.clicks import journal
-
 FIGURES_FILE = "writer.json"
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # A writer silent this long is gone; a busy one publishes after every journal file.
@@ -73,9 +71,9 @@ def writer_running(directory: Path) -> bool:
 class WriterCollector(Collector):
     """The writer's published figures and the journal's backlog, as Prometheus metrics."""
 
-    def __init__(self, directory: Path, unwritten: int) -> None:
+    def __init__(self, directory: Path, queued: int) -> None:
         self._directory = directory
-        self._unwritten = unwritten
+        self._queued = queued
 
     def collect(self) -> Iterator[Metric]:
         figures = read(self._directory) or {}
@@ -98,5 +96,5 @@ class WriterCollector(Collector):
         yield GaugeMetricFamily(
             "tracker_clicks_queued",
             "Clicks answered but not yet in the database (in the journal)",
-            value=journal.waiting(self._directory) + self._unwritten,
+            value=self._queued,
         )

@@ -220,8 +220,7 @@ class ClickJournal:
         self._count = 0
         self._humans: Counter[int] = Counter()  # in the open file and the buffer
         self._sealed_humans: dict[Path, Counter[int]] = {}
-        self._sealing: set[asyncio.Future[None]] = set()
-        self._renaming: set[Path] = set()
+        self._sealing: dict[Path, asyncio.Future[None]] = {}  # by the name being given
 
     async def open(self) -> None:
         self._directory.mkdir(parents=True, exist_ok=True)
@@ -243,9 +242,14 @@ class ClickJournal:
         """Clicks of this process not yet in a sealed file."""
         return self._count + len(self._buffer)
 
+    @property
+    def queued(self) -> int:
+        """Clicks answered but not yet in the database: every process's sealed files, our rest."""
+        return waiting(self._directory) + self.unwritten
+
     def pending_human_clicks(self, link_id: int) -> int:
         """Human clicks this process journaled that the writer has not yet written."""
-        for path in [path for path in self._sealed_humans if path not in self._renaming]:
+        for path in [path for path in self._sealed_humans if path not in self._sealing]:
             if not path.exists():
                 del self._sealed_humans[path]  # written and deleted by the writer
         sealed = sum(humans[link_id] for humans in self._sealed_humans.values())
@@ -271,7 +275,7 @@ class ClickJournal:
 
     async def _sealed(self) -> None:
         if self._sealing:
-            await asyncio.gather(*self._sealing, return_exceptions=True)
+            await asyncio.gather(*self._sealing.values(), return_exceptions=True)
 
     def _open_file(self) -> None:
         name = f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -324,14 +328,12 @@ class ClickJournal:
         fd, active = self._fd, self._path
         sealed = self._directory / sealed_name(os.getpid(), self._count)
         self._sealed_humans[sealed] = self._humans
-        self._renaming.add(sealed)
         self._open_file()
         future = self._loop.run_in_executor(None, _finish_seal, fd, active, sealed)
-        self._sealing.add(future)
+        self._sealing[sealed] = future
 
         def sealed_now(done: asyncio.Future[None]) -> None:
-            self._sealing.discard(done)
-            self._renaming.discard(sealed)
+            del self._sealing[sealed]
             if done.exception() is not None:
                 log.error("journal %s not sealed, the writer will: %s", active, done.exception())
 

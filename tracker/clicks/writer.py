@@ -111,9 +111,9 @@ class ClickWriter:
             return exit_with_parent and os.getppid() != parent
 
         with (self._directory / "writer.lock").open("w") as lock:
-            if not journal.try_lock(lock.fileno()) and started is not None:
-                started()  # a writer waiting for the lock is running too
             while not journal.try_lock(lock.fileno()):
+                if started is not None:
+                    started()  # a writer waiting for the lock is running too
                 log.warning("another click writer works on %s; waiting", self._directory)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), 5.0)
@@ -164,9 +164,9 @@ class ClickWriter:
             for path in sorted(self._directory.glob(_LEGACY_SPOOL)):
                 await self._write_file(path, _read_legacy_spool)
 
-    async def _write_file(self, path: Path, read: Any) -> None:
+    async def _write_file(self, path: Path, read: Callable[[Path], list[PendingClick]]) -> None:
         try:
-            clicks: list[PendingClick] = read(path)
+            clicks = read(path)
         except FileNotFoundError:
             return
         except ValueError as exc:

@@ -100,8 +100,21 @@ def request_segments(raw: bytes, drop: str) -> Segments:
         segments = split_query(raw.decode("ascii"))
     else:
         pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
-        segments = tuple((key, urlencode([(key, value)], quote_via=quote)) for key, value in pairs)
+        segments = encode_segments(pairs)
     return tuple(segment for segment in segments if segment[0] != drop)
+
+
+def encode_segments(params: Iterable[tuple[str, str]]) -> Segments:
+    """Decoded pairs as segments of URL-safe ASCII."""
+    return tuple((key, urlencode([(key, value)], quote_via=quote)) for key, value in params)
+
+
+def override_segments(segments: Segments, overrides: Segments) -> list[str]:
+    """The raw segments whose keys ``overrides`` does not set, then those of ``overrides``."""
+    replaced = {key for key, _ in overrides}
+    return [segment for key, segment in segments if key not in replaced] + [
+        segment for _, segment in overrides
+    ]
 
 
 def segment_value(segment: str) -> str:
@@ -110,11 +123,7 @@ def segment_value(segment: str) -> str:
 
 def merge_segments(segments: Segments, params: Iterable[tuple[str, str]]) -> str:
     """Set ``params`` in a split query; the other parameters keep their exact bytes."""
-    params = list(params)
-    replaced = {key for key, _ in params}
-    kept = [segment for key, segment in segments if key not in replaced]
-    added = [urlencode(params, quote_via=quote)] if params else []
-    return "&".join([*kept, *added])
+    return "&".join(override_segments(segments, encode_segments(params)))
 
 
 def merge_query(query: str, params: Iterable[tuple[str, str]]) -> str:

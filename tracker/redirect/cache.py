@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tracker.links.utm import UTM_FIELDS, Segments, destination, split_query
+from tracker.links.utm import UTM_FIELDS, Segments, destination, override_segments, split_query
 from tracker.models import Click, Link
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,7 @@ class CachedLink:
         """
         if not forwarded and click_id is not None:
             return f"{self.click_prefix}{click_id}{self.suffix}"
-        replaced = {key for key, _ in forwarded}
-        parts = [segment for key, segment in self.segments if key not in replaced]
-        parts += [segment for _, segment in forwarded]
+        parts = override_segments(self.segments, forwarded)
         if click_id is not None:
             parts.append(f"{click_param}={click_id}")
         query = "&".join(parts)
