@@ -18,6 +18,7 @@ from tracker.errors import install_error_handlers
 from tracker.links import slugs
 from tracker.links.router import router as links_router
 from tracker.orders.router import router as orders_router
+from tracker.redirect.cache import UNKNOWN
 from tracker.redirect.router import RedirectHandler
 from tracker.reports.router import router as reports_router
 from tracker.runtime import Runtime
@@ -86,6 +87,7 @@ class TrackerApp:
         self.api = api
         self.runtime = runtime
         self._redirect = RedirectHandler(runtime)
+        self._peek = runtime.link_cache.peek
         self._asgi = BodySizeLimit(api, runtime.settings.max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,12 +97,14 @@ class TrackerApp:
         started = time.perf_counter()
         status = 500
         slug = scope["path"][1:]
-        if "/" not in slug and slugs.is_valid(slug):
+        # A slug the cache holds (or knows to be absent) was valid when it was stored.
+        link = self._peek(slug)
+        if link is not UNKNOWN or ("/" not in slug and slugs.is_valid(slug)):
             try:
-                status = await self._redirect(scope, receive, send, slug)
+                status = await self._redirect(scope, send, slug, link)
             finally:
-                metrics.redirect_counter(status).inc()
-                self._observe(scope, "/{slug}", status, time.perf_counter() - started)
+                metrics.REDIRECT_COUNTS.count(status)
+                logs.access(_method(scope), "/{slug}", status, time.perf_counter() - started)
             return
 
         async def observed_send(message: Message) -> None:
@@ -118,13 +122,18 @@ class TrackerApp:
     @staticmethod
     def _observe(scope: Scope, route: str, status: int, seconds: float) -> None:
         """Metrics and the access log, labelled by route template, never by slug or address."""
-        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        method = _method(scope)
         metrics.request_histogram(method, route, status).observe(seconds)
         logs.access(method, route, status, seconds)
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:
         """Start and stop the runtime without a server (tests, scripts)."""
         return self.api.router.lifespan_context(self.api)  # type: ignore[return-value]
+
+
+def _method(scope: Scope) -> str:
+    """The method as a metric label or log field: a fixed set."""
+    return scope["method"] if scope["method"] in _METHODS else "OTHER"
 
 
 def create_app(settings: Settings | None = None) -> TrackerApp:

@@ -15,7 +15,7 @@ from tests.conftest import CLIENT_IP
 from tracker.config import Settings
 from tracker.main import TrackerApp, create_app
 from tracker.models import Click
-from tracker.redirect.router import new_click_id
+from tracker.redirect.router import ClickIds
 
 BROWSER = {"User-Agent": factories.IPHONE}
 
@@ -74,6 +74,25 @@ class TestRedirect:
         assert query["tclid"] == [click.id]
         assert click.query == {"utm_source": "story"}
 
+    async def test_a_repeated_query_follows_an_edit_of_the_link(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient, app: TrackerApp
+    ) -> None:
+        """The parsed query is reused per link version: an edit is seen at the next click."""
+        await factories.create_link(api, slug="e", url="https://shop.example.com/old")
+        first = [await client.get("/e?utm_content=reel&ref=a") for _ in range(2)]
+        await api.patch("/api/links/e", json={"url": "https://shop.example.com/new?x=1"})
+        second = await client.get("/e?utm_content=reel&ref=a")
+        for response in first:
+            assert response.headers["location"].startswith(
+                "https://shop.example.com/old?utm_content=reel&ref=a&tclid="
+            )
+        assert second.headers["location"].startswith(
+            "https://shop.example.com/new?x=1&utm_content=reel&ref=a&tclid="
+        )
+        clicks = await factories.clicks(app)
+        assert [click.query for click in clicks] == [{"utm_content": "reel"}] * 3
+        assert len({click.id for click in clicks}) == 3
+
     async def test_every_get_is_one_click(
         self, api: httpx.AsyncClient, client: httpx.AsyncClient, app: TrackerApp
     ) -> None:
@@ -104,11 +123,13 @@ class TestRedirect:
 class TestClickId:
     def test_ids_sort_by_time_and_carry_96_random_bits(self) -> None:
         """SPEC §5 asks for 96 random bits; the time prefix keeps the key index append-only."""
-        earlier = new_click_id()
+        ids = ClickIds()
+        earlier = ids.new(time.time_ns())
         time.sleep(0.002)
-        later = new_click_id()
+        later = ids.new(time.time_ns())
         assert earlier < later
-        same_millisecond = [new_click_id() for _ in range(1000)]
+        now = time.time_ns()
+        same_millisecond = [ids.new(now) for _ in range(1000)]
         assert len({click_id[8:] for click_id in same_millisecond}) == 1000
         assert all(len(click_id[8:]) * 6 >= 96 for click_id in same_millisecond)
 

@@ -228,11 +228,15 @@ class ClickJournal:
         self._open_file()
 
     def append(self, click: PendingClick) -> None:
+        self.append_record(click.to_record())
+
+    def append_record(self, record: tuple[Any, ...]) -> None:
+        """A click as `PendingClick.to_record` lays it out; the redirect builds it directly."""
         if self._loop is None:
             raise RuntimeError("the click journal is not open")
-        self._buffer.append(click.to_record())
-        if click.is_bot is False:
-            self._humans[click.link_id] += 1
+        self._buffer.append(record)
+        if record[8] is False:  # is_bot: counted only for links with max_clicks
+            self._humans[record[1]] += 1
         if not self._write_scheduled:
             self._write_scheduled = True
             self._loop.call_soon(self._write_buffer)

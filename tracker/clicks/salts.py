@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 600.0
 RETRY_SECONDS = 15.0
+NANOSECONDS_A_DAY = 86_400 * 10**9
+_UNIX_EPOCH = date(1970, 1, 1)
 
 
 class DailySalts:
@@ -33,6 +35,7 @@ class DailySalts:
         self._sessionmaker = sessionmaker
         self._dialect_name = dialect_name
         self._salts: dict[date, bytes] = {}
+        self._last: tuple[int, bytes] = (-1, b"")  # for_unix_day's latest answer
         self._task: asyncio.Task[None] | None = None
 
     def for_day(self, day: date) -> bytes:
@@ -41,6 +44,14 @@ class DailySalts:
         if salt is None:
             log.warning("no shared visitor salt for %s yet; using a process-local one", day)
             salt = self._salts.setdefault(day, secrets.token_bytes(32))
+        return salt
+
+    def for_unix_day(self, day: int) -> bytes:
+        """The salt of the day `time.time_ns() // NANOSECONDS_A_DAY` gives: the redirect's clock."""
+        last_day, salt = self._last
+        if last_day != day:
+            salt = self.for_day(_UNIX_EPOCH + timedelta(days=day))
+            self._last = (day, salt)
         return salt
 
     async def refresh(self) -> None:
@@ -58,6 +69,7 @@ class DailySalts:
             )
             loaded = {day: bytes(salt) for day, salt in rows}
         self._salts = loaded
+        self._last = (-1, b"")
 
     async def start(self) -> None:
         try:

@@ -9,12 +9,14 @@ entry is served on: redirects keep working for every link this process knows.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, select
@@ -22,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.links.utm import UTM_FIELDS, Segments, destination, override_segments, split_query
+from tracker.metrics import LINK_LOOKUP_SECONDS
 from tracker.models import Click, Link
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,18 @@ log = logging.getLogger(__name__)
 NEGATIVE_TTL = 2.0
 LOAD_TIMEOUT = 5.0
 MAX_ENTRIES = 200_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 LOOKUP_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+
+
+class Unknown(enum.Enum):
+    """What `LinkCache.peek` answers for a slug it holds nothing about, not even its absence."""
+
+    SLUG = enum.auto()
+
+
+UNKNOWN = Unknown.SLUG
 
 
 @dataclass(slots=True)
@@ -41,27 +55,30 @@ class CachedLink:
     click_prefix: str  # base, query and "<param>=": a click id completes it
     suffix: str  # "#fragment" or ""
     gone: bool  # disabled or deleted
-    expires_at: datetime | None
+    expires_ns: int | None  # Unix time in nanoseconds, as time.time_ns() gives it
     max_clicks: int | None
     human_clicks: int
 
-    def is_live(self, now: datetime) -> bool:
-        if self.gone or (self.expires_at is not None and now >= self.expires_at):
+    def is_live(self, now_ns: int) -> bool:
+        if self.gone or (self.expires_ns is not None and now_ns >= self.expires_ns):
             return False
         return self.max_clicks is None or self.human_clicks < self.max_clicks
 
-    def location(self, forwarded: Segments, click_param: str, click_id: str | None) -> str:
-        """The destination with the short URL's own parameters merged in (they win).
+    def click_location(self, forwarded: Segments, click_param: str) -> str:
+        """The Location up to its click id: the click id, then `suffix`, complete it.
 
-        The click id and its parameter name are URL-safe by construction, so the
-        common case, a bare short URL, is one concatenation.
+        The short URL's own parameters are merged in and win. The click id and its
+        parameter name are URL-safe by construction.
         """
-        if not forwarded and click_id is not None:
-            return f"{self.click_prefix}{click_id}{self.suffix}"
+        if not forwarded:
+            return self.click_prefix
         parts = override_segments(self.segments, forwarded)
-        if click_id is not None:
-            parts.append(f"{click_param}={click_id}")
-        query = "&".join(parts)
+        parts.append(f"{click_param}=")
+        return f"{self.base}?{'&'.join(parts)}"
+
+    def location(self, forwarded: Segments) -> str:
+        """The Location without a click id (a HEAD request logs no click)."""
+        query = "&".join(override_segments(self.segments, forwarded))
         return f"{self.base}?{query}{self.suffix}" if query else f"{self.base}{self.suffix}"
 
     @classmethod
@@ -79,7 +96,7 @@ class CachedLink:
             click_prefix=f"{base}?{query + '&' if query else ''}{click_id_param}=",
             suffix=f"#{target.fragment}" if target.fragment else "",
             gone=link.disabled or link.deleted_at is not None,
-            expires_at=link.expires_at,
+            expires_ns=None if link.expires_at is None else _unix_ns(link.expires_at),
             max_clicks=link.max_clicks,
             human_clicks=human_clicks,
         )
@@ -102,20 +119,26 @@ class LinkCache:
         self._refreshing: set[asyncio.Task[None]] = set()
         self._version = 0  # bumped by forget(): reloads begun before a change are not stored
 
-    async def get(self, slug: str) -> CachedLink | None:
-        """The link, or None if no such slug; raises only for an unknown slug in an outage.
+    def peek(self, slug: str) -> CachedLink | Literal[Unknown.SLUG] | None:
+        """What memory holds: the link, None for a slug known not to exist, or UNKNOWN.
 
-        An entry past its time is still answered from memory while a background
-        task reloads it: only a slug this process has never seen waits for the
-        database.
+        An entry past its time is still answered while a background task reloads
+        it: only a slug this process has never seen waits for the database.
         """
         entry = self._entries.get(slug)
-        if entry is not None:
-            if entry[0] <= time.monotonic() and slug not in self._loading:
-                task = asyncio.create_task(self._refresh(slug, self._version))
-                self._refreshing.add(task)
-                task.add_done_callback(self._refreshing.discard)
-            return entry[1]
+        if entry is None:
+            return UNKNOWN
+        if entry[0] <= time.monotonic() and slug not in self._loading:
+            task = asyncio.create_task(self._refresh(slug, self._version))
+            self._refreshing.add(task)
+            task.add_done_callback(self._refreshing.discard)
+        return entry[1]
+
+    async def get(self, slug: str) -> CachedLink | None:
+        """The link, or None if no such slug; raises only for an unknown slug in an outage."""
+        link = self.peek(slug)
+        if link is not UNKNOWN:
+            return link
         version = self._version
         link = await self._load_once(slug)
         if version == self._version:
@@ -166,7 +189,8 @@ class LinkCache:
         future: asyncio.Future[CachedLink | None] = asyncio.get_running_loop().create_future()
         self._loading[slug] = future
         try:
-            link = await asyncio.wait_for(self._load(slug), LOAD_TIMEOUT)
+            with LINK_LOOKUP_SECONDS.time():
+                link = await asyncio.wait_for(self._load(slug), LOAD_TIMEOUT)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters, if any, get it too
@@ -191,3 +215,7 @@ class LinkCache:
                 )
                 humans = (written or 0) + self._pending_human_clicks(link.id)
         return CachedLink.of(link, self._click_id_param, humans)
+
+
+def _unix_ns(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND * 1000

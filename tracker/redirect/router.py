@@ -7,27 +7,29 @@ writer, unless the link counts human clicks (`max_clicks`).
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import json
 import logging
-import secrets
+import os
 import time
-from datetime import datetime
+from typing import Any
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from tracker.clicks import visitor
 from tracker.clicks.journal import PendingClick
-from tracker.db import utcnow
+from tracker.clicks.salts import NANOSECONDS_A_DAY
 from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
-from tracker.redirect.cache import LOOKUP_ERRORS, CachedLink
+from tracker.redirect.cache import LOOKUP_ERRORS, UNKNOWN, CachedLink, Unknown
 from tracker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MAX_FORWARDED_QUERY = 4096
 _NO_STORE = (b"cache-control", b"private, no-store")
+_NO_BODY = (b"content-length", b"0")
 
 _PAGES = {
     404: ("Link not found", "There is no link at this address."),
@@ -40,6 +42,14 @@ _PAGES = {
 
 # Digits in ASCII order, all URL-safe: a prefix written with them sorts as its number does.
 _SORTABLE_DIGITS = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+_RANDOM_BYTES = 12  # 96 bits, 16 URL-safe characters
+_IDS_A_DRAW = 512
+# Parsed short-URL queries kept for reuse: a post's link is clicked with the same query again
+# and again. Bounded in count and length, so junk queries cost memory only up to a few MB.
+_MAX_VARIANTS = 4096
+_MAX_VARIANT_QUERY = 512
+
+Variant = tuple[str, str, tuple[tuple[str, str], ...] | None]
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,108 +57,148 @@ def _time_prefix(millisecond: int) -> str:
     return "".join(_SORTABLE_DIGITS[(millisecond >> shift) & 63] for shift in range(42, -1, -6))
 
 
-def new_click_id() -> str:
+class ClickIds:
     """The millisecond (8 sortable characters), then 96 random bits (16 URL-safe ones).
 
     Ids that grow with time land at the end of the clicks' primary-key index
     instead of on random pages: a batch of clicks touches a few pages, not one
-    each (SQLite rewrites every page a transaction touches into its WAL).
+    each (SQLite rewrites every page a transaction touches into its WAL). The
+    random part comes from the OS's CSPRNG 512 ids at a time: one system call
+    per id cost as much as the rest of the id.
     """
-    return _time_prefix(time.time_ns() // 1_000_000) + secrets.token_urlsafe(12)
+
+    def __init__(self) -> None:
+        self._drawn = ""
+        self._next = 0
+
+    def new(self, now_ns: int) -> str:
+        start = self._next
+        if start >= len(self._drawn):
+            # 12 bytes encode to exactly 16 characters, so the draw splits without padding.
+            random_bytes = os.urandom(_RANDOM_BYTES * _IDS_A_DRAW)
+            self._drawn = base64.urlsafe_b64encode(random_bytes).decode("ascii")
+            start = 0
+        self._next = start + 16
+        return _time_prefix(now_ns // 1_000_000) + self._drawn[start : start + 16]
 
 
 class RedirectHandler:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        self._cache = runtime.link_cache
+        self._journal = runtime.journal
+        self._salts = runtime.salts
         settings = runtime.settings
         self._param = settings.click_id_param
         self._sync = settings.click_write == "sync"
         self._trusted = settings.trusted_proxies
         self._ignored = settings.ignored_networks
         self._country_header = (settings.country_header or "").encode("latin-1")
+        self._click_ids = ClickIds()
+        self._variants: dict[tuple[int, bytes], tuple[CachedLink, Variant]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, slug: str) -> int:
-        """Answer one request; returns the status sent, for the metrics and the access log."""
+    async def __call__(
+        self, scope: Scope, send: Send, slug: str, link: CachedLink | Unknown | None
+    ) -> int:
+        """Answer one request; returns the status sent, for the metrics and the access log.
+
+        ``link`` is what the cache held for the slug (`LinkCache.peek`); only an
+        UNKNOWN slug waits for the database.
+        """
         method = scope["method"]
-        if method not in ("GET", "HEAD"):
+        if method != "GET" and method != "HEAD":
             return await _page(send, scope, 405, extra=[(b"allow", b"GET, HEAD")])
         raw_query: bytes = scope["query_string"]
         if len(raw_query) > MAX_FORWARDED_QUERY:
             return await _page(send, scope, 414)
-        try:
-            link = await self._runtime.link_cache.get(slug)
-        except LOOKUP_ERRORS as exc:
-            log.error("link lookup failed for an unknown slug: %s", exc)
-            return await _page(send, scope, 503, extra=[(b"retry-after", b"5")])
-        now = utcnow()
+        if link is UNKNOWN:
+            try:
+                link = await self._cache.get(slug)
+            except LOOKUP_ERRORS as exc:
+                log.error("link lookup failed for an unknown slug: %s", exc)
+                return await _page(send, scope, 503, extra=[(b"retry-after", b"5")])
         if link is None:
             return await _page(send, scope, 404)
-        if not link.is_live(now):
+        now_ns = time.time_ns()
+        if not link.is_live(now_ns):
             return await _page(send, scope, 410)
 
-        # A click id on the short URL itself is someone else's (or forged): ours replaces it.
-        forwarded = request_segments(raw_query, self._param) if raw_query else ()
         if method == "HEAD":
-            location = link.location(forwarded, self._param, None)
+            location = link.location(self._forwarded(raw_query))
         else:
-            click_id = new_click_id()
-            location = link.location(forwarded, self._param, click_id)
-            await self._log_click(scope, link, click_id, now, forwarded)
+            prefix, suffix, query = self._variant(link, raw_query)
+            click_id = self._click_ids.new(now_ns)
+            location = prefix + click_id + suffix
+            record = self._click_record(scope, link, click_id, now_ns, query)
+            if record is not None and self._sync:
+                await self._runtime.write_click_now(PendingClick.from_record(record))
+            elif record is not None:
+                self._journal.append_record(record)
         await send(
             {
                 "type": "http.response.start",
                 "status": link.redirect_status,
-                "headers": [
-                    (b"location", location.encode("ascii")),
-                    _NO_STORE,
-                    (b"content-length", b"0"),
-                ],
+                "headers": [(b"location", location.encode("ascii")), _NO_STORE, _NO_BODY],
             }
         )
         await send({"type": "http.response.body", "body": b""})
         return link.redirect_status
 
-    async def _log_click(
+    def _forwarded(self, raw_query: bytes) -> Segments:
+        # A click id on the short URL itself is someone else's (or forged): ours replaces it.
+        return request_segments(raw_query, self._param) if raw_query else ()
+
+    def _variant(self, link: CachedLink, raw_query: bytes) -> Variant:
+        """The Location around the click id, and the UTM parameters the short URL carried."""
+        if not raw_query:
+            return link.click_prefix, link.suffix, None
+        key = (link.id, raw_query)
+        known = self._variants.get(key)
+        if known is not None and known[0] is link:  # the same version of the link
+            return known[1]
+        forwarded = self._forwarded(raw_query)
+        query = tuple((k, segment_value(segment)) for k, segment in forwarded if k in UTM_FIELDS)
+        variant = (link.click_location(forwarded, self._param), link.suffix, query or None)
+        if len(raw_query) <= _MAX_VARIANT_QUERY:
+            if len(self._variants) >= _MAX_VARIANTS:
+                self._variants.clear()
+            self._variants[key] = (link, variant)
+        return variant
+
+    def _click_record(
         self,
         scope: Scope,
         link: CachedLink,
         click_id: str,
-        now: datetime,
-        forwarded: Segments,
-    ) -> None:
+        now_ns: int,
+        query: tuple[tuple[str, str], ...] | None,
+    ) -> tuple[Any, ...] | None:
+        """The click as `PendingClick.to_record` lays it out; None from an ignored network."""
         headers = _headers(scope, self._country_header)
         peer = scope.get("client")
         address = visitor.client_address(
             peer[0] if peer else None, headers.get(b"x-forwarded-for"), self._trusted
         )
         if self._ignored and visitor.in_networks(address, self._ignored):
-            return
+            return None
         user_agent = headers.get(b"user-agent", "")
-        query = tuple(
-            (key, segment_value(segment)) for key, segment in forwarded if key in UTM_FIELDS
-        )
         is_bot = None
         if link.max_clicks is not None:
             is_bot = visitor.read_user_agent(user_agent).is_bot
             if not is_bot:
                 link.human_clicks += 1
-        click = PendingClick(
-            id=click_id,
-            link_id=link.id,
-            clicked_at=now,
-            user_agent=user_agent,
-            referrer=headers.get(b"referer"),
-            visitor_hash=visitor.visitor_hash(
-                self._runtime.salts.for_day(now.date()), address, user_agent
-            ),
-            country=visitor.country(headers.get(b"country")),
-            query=query or None,
-            is_bot=is_bot,
+        salt = self._salts.for_unix_day(now_ns // NANOSECONDS_A_DAY)
+        return (
+            click_id,
+            link.id,
+            now_ns // 1000,
+            user_agent,
+            headers.get(b"referer"),
+            visitor.visitor_hash(salt, address, user_agent),
+            visitor.country(headers.get(b"country")),
+            query,
+            is_bot,
         )
-        if self._sync:
-            await self._runtime.write_click_now(click)
-        else:
-            self._runtime.journal.append(click)
 
 
 def _headers(scope: Scope, country_header: bytes) -> dict[bytes, str]:
