@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import Message
 
 from tests import factories
 from tracker.clicks import journal
@@ -17,7 +18,7 @@ from tracker.clicks.journal import ClickJournal, PendingClick
 from tracker.clicks.writer import WRITE_ERRORS, ClickWriter
 from tracker.config import Settings
 from tracker.db import utcnow
-from tracker.main import TrackerApp
+from tracker.main import TrackerApp, create_app
 from tracker.models import Click, Link
 
 
@@ -72,6 +73,31 @@ class TestJournal:
         assert journal.sealed_count(sealed) == 3
         assert journal.read_journal(sealed) == sent
         assert not list(tmp_path.glob(journal.ACTIVE_PATTERN))
+
+    async def test_a_redirect_answers_once_its_click_is_in_the_file(
+        self, settings: Settings
+    ) -> None:
+        app = create_app(settings.model_copy(update={"click_flush_interval": 3600}))
+        answered: list[tuple[str, set[str]]] = []  # each answer's click id, the ids in the file
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                location = dict(message["headers"])[b"location"].decode()
+                clicks = journal.read_journal(_active(settings.spool_dir))
+                answered.append((location[-24:], {click.id for click in clicks}))
+
+        async def receive() -> Message:
+            return {"type": "http.disconnect"}
+
+        async with app.lifespan(), factories.api_client(app) as api:
+            await factories.create_link(api, slug="j")
+            scope = {
+                "type": "http", "method": "GET", "path": "/j", "query_string": b"",
+                "headers": [], "client": ("203.0.113.9", 5000),
+            }  # fmt: skip
+            await asyncio.gather(*(app(dict(scope), receive, send) for _ in range(3)))
+        assert len(answered) == 3
+        assert all(click_id in in_file for click_id, in_file in answered)
 
     async def test_a_torn_frame_ends_the_reading_and_keeps_what_came_before(
         self, tmp_path: Path

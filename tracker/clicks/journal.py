@@ -213,6 +213,7 @@ class ClickJournal:
         self._buffer: list[tuple[Any, ...]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write_scheduled = False
+        self._turn_written: asyncio.Future[None]  # the current turn's, from open() on
         self._seal_timer: asyncio.TimerHandle | None = None
         self._fd = -1
         self._path = directory
@@ -225,13 +226,22 @@ class ClickJournal:
     async def open(self) -> None:
         self._directory.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
+        self._turn_written = self._loop.create_future()
+        self._turn_written.set_result(None)
         self._open_file()
 
-    def append(self, click: PendingClick) -> None:
-        self.append_record(click.to_record())
+    def append(self, click: PendingClick) -> asyncio.Future[None]:
+        return self.append_record(click.to_record())
 
-    def append_record(self, record: tuple[Any, ...]) -> None:
-        """A click as `PendingClick.to_record` lays it out; the redirect builds it directly."""
+    def append_record(self, record: tuple[Any, ...]) -> asyncio.Future[None]:
+        """A click as `PendingClick.to_record` lays it out; the redirect builds it directly.
+
+        The future is done once this turn's clicks are in the file (or, if the
+        disk refused them, held for a retry). The redirect answers after it: no
+        answer leaves before its click is in the kernel's hands, and the answers
+        of one turn leave together, so whoever reads them (a proxy, a load
+        generator) is woken once per turn instead of once per answer.
+        """
         if self._loop is None:
             raise RuntimeError("the click journal is not open")
         self._buffer.append(record)
@@ -239,7 +249,9 @@ class ClickJournal:
             self._humans[record[1]] += 1
         if not self._write_scheduled:
             self._write_scheduled = True
+            self._turn_written = self._loop.create_future()
             self._loop.call_soon(self._write_buffer)
+        return self._turn_written
 
     @property
     def unwritten(self) -> int:
@@ -295,7 +307,10 @@ class ClickJournal:
 
     def _write_buffer(self) -> None:
         self._write_scheduled = False
-        if not self._flush_buffer():
+        written = self._flush_buffer()
+        if not self._turn_written.done():
+            self._turn_written.set_result(None)
+        if not written:
             return
         if self._size >= self._seal_bytes:
             self._seal()

@@ -128,11 +128,8 @@ def client_address(
 
 def visitor_hash(salt: bytes, address: str, user_agent: str) -> str:
     """Same visitor, same day: same hash. Tomorrow's salt makes it a stranger again."""
-    digest = hashlib.blake2b(digest_size=16, key=salt)
-    digest.update(address.encode())
-    digest.update(b"\x00")
-    digest.update(user_agent.encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
+    message = b"%s\x00%s" % (address.encode(), user_agent.encode("utf-8", "surrogateescape"))
+    return hashlib.blake2b(message, digest_size=16, key=salt).hexdigest()
 
 
 def country(value: str | None) -> str | None:

@@ -8,7 +8,6 @@ writer, unless the link counts human clicks (`max_clicks`).
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import json
 import logging
@@ -52,11 +51,6 @@ _MAX_VARIANT_QUERY = 512
 Variant = tuple[str, str, tuple[tuple[str, str], ...] | None]
 
 
-@functools.lru_cache(maxsize=1)
-def _time_prefix(millisecond: int) -> str:
-    return "".join(_SORTABLE_DIGITS[(millisecond >> shift) & 63] for shift in range(42, -1, -6))
-
-
 class ClickIds:
     """The millisecond (8 sortable characters), then 96 random bits (16 URL-safe ones).
 
@@ -70,8 +64,16 @@ class ClickIds:
     def __init__(self) -> None:
         self._drawn = ""
         self._next = 0
+        self._millisecond = -1
+        self._prefix = ""
 
     def new(self, now_ns: int) -> str:
+        millisecond = now_ns // 1_000_000
+        if millisecond != self._millisecond:
+            self._millisecond = millisecond
+            self._prefix = "".join(
+                _SORTABLE_DIGITS[(millisecond >> shift) & 63] for shift in range(42, -1, -6)
+            )
         start = self._next
         if start >= len(self._drawn):
             # 12 bytes encode to exactly 16 characters, so the draw splits without padding.
@@ -79,7 +81,7 @@ class ClickIds:
             self._drawn = base64.urlsafe_b64encode(random_bytes).decode("ascii")
             start = 0
         self._next = start + 16
-        return _time_prefix(now_ns // 1_000_000) + self._drawn[start : start + 16]
+        return self._prefix + self._drawn[start : start + 16]
 
 
 class RedirectHandler:
@@ -133,7 +135,7 @@ class RedirectHandler:
             if record is not None and self._sync:
                 await self._runtime.write_click_now(PendingClick.from_record(record))
             elif record is not None:
-                self._journal.append_record(record)
+                await self._journal.append_record(record)
         await send(
             {
                 "type": "http.response.start",
@@ -176,9 +178,10 @@ class RedirectHandler:
         """The click as `PendingClick.to_record` lays it out; None from an ignored network."""
         headers = _headers(scope, self._country_header)
         peer = scope.get("client")
-        address = visitor.client_address(
-            peer[0] if peer else None, headers.get(b"x-forwarded-for"), self._trusted
-        )
+        address = peer[0] if peer else ""
+        if self._trusted:
+            forwarded_for = headers.get(b"x-forwarded-for")
+            address = visitor.client_address(address, forwarded_for, self._trusted)
         if self._ignored and visitor.in_networks(address, self._ignored):
             return None
         user_agent = headers.get(b"user-agent", "")
@@ -188,6 +191,7 @@ class RedirectHandler:
             if not is_bot:
                 link.human_clicks += 1
         salt = self._salts.for_unix_day(now_ns // NANOSECONDS_A_DAY)
+        country = headers.get(b"country")
         return (
             click_id,
             link.id,
@@ -195,7 +199,7 @@ class RedirectHandler:
             user_agent,
             headers.get(b"referer"),
             visitor.visitor_hash(salt, address, user_agent),
-            visitor.country(headers.get(b"country")),
+            country if country is None else visitor.country(country),
             query,
             is_bot,
         )
