@@ -11,11 +11,15 @@ upsert goes the same way (a batch spread over many links touches as many rows).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.clicks.journal import ClickRecord
+from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
 
 CLICK_COLUMNS = (
     "id", "link_id", "clicked_at", "referrer_host", "referrer", "user_agent", "device_type",
@@ -35,19 +39,48 @@ _ADD_TO_DAY = "ON CONFLICT (link_id, day) DO UPDATE SET " + ", ".join(
 _SQLITE_ROWS = 1024
 
 
-def _sqlite_time(moment: datetime) -> str:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@lru_cache(maxsize=1024)
+def _sqlite_second(second: int) -> str:
+    return (_EPOCH + timedelta(seconds=second)).replace(tzinfo=None).isoformat(" ")
+
+
+def _sqlite_time(micros: int) -> str:
     """The text SQLAlchemy's SQLite DateTime stores (UTC, no offset, always microseconds)."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return f"{_sqlite_second(micros // 1_000_000)}.{micros % 1_000_000:06d}"
 
 
-def _same(moment: datetime) -> datetime:
-    return moment
+def _postgres_time(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
-def _query(value: dict[str, Any] | None) -> str | None:
-    return json.dumps(value) if value else None
+@lru_cache(maxsize=4096)
+def _query_json(query: tuple[tuple[str, str], ...] | None) -> str | None:
+    """A short URL's UTM pairs as the JSON object stored; a post's clicks repeat a few."""
+    return json.dumps(dict(query)) if query else None
+
+
+def click_rows(records: Iterable[ClickRecord], postgres: bool) -> list[tuple[Any, ...]]:
+    """Journal records as the clicks' INSERT values, in CLICK_COLUMNS order.
+
+    Straight from the records' plain values: building a datetime, a dict and a
+    JSON text per click cost more than SQLite's own work on the row.
+    """
+    stamp = _postgres_time if postgres else _sqlite_time
+    rows = []
+    for click_id, link_id, micros, agent, referrer, visitor, country, query, is_bot in records:
+        parsed = read_user_agent(agent)
+        referrer = referrer[:MAX_REFERRER] if referrer else None
+        rows.append(
+            (
+                click_id, link_id, stamp(micros), referrer_host(referrer), referrer,
+                agent[:MAX_USER_AGENT] or None, parsed.device_type, parsed.browser, parsed.os,
+                parsed.is_bot if is_bot is None else is_bot, visitor, country, _query_json(query),
+            )
+        )  # fmt: skip
+    return rows
 
 
 def _same_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -110,26 +143,16 @@ async def _postgres_insert(
     return [tuple(record) for record in records]
 
 
-async def insert_clicks(connection: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert click rows (as `PendingClick.to_row` makes them); the ids that were new."""
+async def insert_clicks(connection: AsyncConnection, rows: list[tuple[Any, ...]]) -> set[str]:
+    """Insert click rows (as `click_rows` makes them); the ids that were new."""
     if not rows:
         return set()
-    postgres = connection.dialect.name == "postgresql"
-    stamp = _same if postgres else _sqlite_time
-    values = [
-        (
-            row["id"], row["link_id"], stamp(row["clicked_at"]), row["referrer_host"],
-            row["referrer"], row["user_agent"], row["device_type"], row["browser"], row["os"],
-            row["is_bot"], row["visitor_hash"], row["country"], _query(row["query"]),
-        )
-        for row in rows
-    ]  # fmt: skip
-    if postgres:
+    if connection.dialect.name == "postgresql":
         found = await _postgres_insert(
-            connection, "clicks", CLICK_COLUMNS, _PG_CLICK_TYPES, values, _NEW_IDS
+            connection, "clicks", CLICK_COLUMNS, _PG_CLICK_TYPES, rows, _NEW_IDS
         )
     else:
-        found = await _sqlite_insert(connection, "clicks", CLICK_COLUMNS, values, _NEW_IDS)
+        found = await _sqlite_insert(connection, "clicks", CLICK_COLUMNS, rows, _NEW_IDS)
     return {row[0] for row in found}
 
 

@@ -40,8 +40,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
-
 log = logging.getLogger(__name__)
 
 MAGIC = b"tracker-clicks/1\n"
@@ -52,6 +50,10 @@ _FRAME = struct.Struct("<II")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _RETRY_SECONDS = 1.0
+
+# id, link_id, clicked_at in Unix microseconds, user_agent, referrer, visitor_hash, country,
+# query, is_bot: what the redirect journals and the writer reads, in plain values.
+ClickRecord = tuple[Any, ...]
 
 
 class PendingClick(NamedTuple):
@@ -68,7 +70,7 @@ class PendingClick(NamedTuple):
     # Known at request time only for links with max_clicks, which must count humans.
     is_bot: bool | None = None
 
-    def to_record(self) -> tuple[Any, ...]:
+    def to_record(self) -> ClickRecord:
         """Plain values marshal takes (and the garbage collector does not track)."""
         return (
             self.id,
@@ -83,7 +85,7 @@ class PendingClick(NamedTuple):
         )
 
     @classmethod
-    def from_record(cls, record: tuple[Any, ...]) -> PendingClick:
+    def from_record(cls, record: ClickRecord) -> PendingClick:
         click_id, link_id, micros, *rest = record
         return cls(click_id, link_id, _EPOCH + timedelta(microseconds=micros), *rest)
 
@@ -99,32 +101,18 @@ class PendingClick(NamedTuple):
             )
         return cls(**data)
 
-    def to_row(self) -> dict[str, Any]:
-        agent = read_user_agent(self.user_agent)
-        referrer = self.referrer[:MAX_REFERRER] if self.referrer else None
-        return {
-            "id": self.id,
-            "link_id": self.link_id,
-            "clicked_at": self.clicked_at,
-            "referrer_host": referrer_host(referrer),
-            "referrer": referrer,
-            "user_agent": self.user_agent[:MAX_USER_AGENT] or None,
-            "device_type": agent.device_type,
-            "browser": agent.browser,
-            "os": agent.os,
-            "is_bot": agent.is_bot if self.is_bot is None else self.is_bot,
-            "visitor_hash": self.visitor_hash,
-            "country": self.country,
-            "query": dict(self.query) if self.query else None,
-        }
-
 
 def read_journal(path: Path) -> list[PendingClick]:
-    """Every click of a journal file, up to a torn frame if a crash left one."""
+    return [PendingClick.from_record(record) for record in read_records(path)]
+
+
+def read_records(path: Path) -> list[ClickRecord]:
+    """Every click of a journal file (as `PendingClick.to_record` lays it out), up to a torn
+    frame if a crash left one."""
     data = path.read_bytes()
     if not data.startswith(MAGIC):
         raise ValueError(f"{path.name} is not a click journal")
-    clicks: list[PendingClick] = []
+    clicks: list[ClickRecord] = []
     offset = len(MAGIC)
     while offset < len(data):
         start = offset + _FRAME.size
@@ -136,7 +124,7 @@ def read_journal(path: Path) -> list[PendingClick]:
                 path.name, offset, len(data) - offset,
             )  # fmt: skip
             break
-        clicks += map(PendingClick.from_record, marshal.loads(payload))
+        clicks += marshal.loads(payload)
         offset = start + length
     return clicks
 
@@ -176,7 +164,7 @@ def seal_orphans(directory: Path) -> None:
         try:
             if not try_lock(fd) or not os.fstat(fd).st_nlink:
                 continue
-            count = len(read_journal(path))
+            count = len(read_records(path))
             if count:
                 path.rename(directory / sealed_name(0, count))
                 log.warning("sealed %s, left open by a process that stopped", path.name)
@@ -210,7 +198,7 @@ class ClickJournal:
         self._directory = directory
         self._seal_after = seal_after
         self._seal_bytes = seal_bytes
-        self._buffer: list[tuple[Any, ...]] = []
+        self._buffer: list[ClickRecord] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write_scheduled = False
         self._turn_written: asyncio.Future[None]  # the current turn's, from open() on
@@ -233,7 +221,7 @@ class ClickJournal:
     def append(self, click: PendingClick) -> asyncio.Future[None]:
         return self.append_record(click.to_record())
 
-    def append_record(self, record: tuple[Any, ...]) -> asyncio.Future[None]:
+    def append_record(self, record: ClickRecord) -> asyncio.Future[None]:
         """A click as `PendingClick.to_record` lays it out; the redirect builds it directly.
 
         The future is done once this turn's clicks are in the file (or, if the

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, delete, distinct, func, select
@@ -22,19 +22,24 @@ from tracker.clicks import bulk
 from tracker.models import Click, ClickDay, VisitorDay
 from tracker.reports import timebuckets
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-async def add(connection: AsyncConnection, rows: Iterable[dict[str, Any]], zone: ZoneInfo) -> None:
-    """Count freshly inserted click rows into their link's day."""
+
+async def add(
+    connection: AsyncConnection, clicks: Iterable[tuple[int, int, bool, str]], zone: ZoneInfo
+) -> None:
+    """Count freshly inserted clicks (link id, Unix microseconds, is_bot, visitor hash) into
+    their link's day."""
     humans: Counter[tuple[int, date]] = Counter()
     bots: Counter[tuple[int, date]] = Counter()
     visitors: set[tuple[int, date, str]] = set()
-    for row in rows:
-        key = (row["link_id"], row["clicked_at"].astimezone(zone).date())
-        if row["is_bot"]:
+    for link_id, micros, is_bot, visitor_hash in clicks:
+        key = (link_id, _local_day(micros // 60_000_000, zone))
+        if is_bot:
             bots[key] += 1
         else:
             humans[key] += 1
-            visitors.add((*key, row["visitor_hash"]))
+            visitors.add((*key, visitor_hash))
     if not humans and not bots:
         return
     new_visitors = Counter(await bulk.insert_visitors(connection, sorted(visitors)))
@@ -42,6 +47,12 @@ async def add(connection: AsyncConnection, rows: Iterable[dict[str, Any]], zone:
     await bulk.add_click_days(
         connection, [(*key, humans[key], bots[key], new_visitors[key]) for key in keys]
     )
+
+
+@lru_cache(maxsize=4096)
+def _local_day(minute: int, zone: ZoneInfo) -> date:
+    """The day a Unix minute falls on in ``zone`` (offsets are whole minutes, so is the cut)."""
+    return (_EPOCH + timedelta(minutes=minute)).astimezone(zone).date()
 
 
 async def prune_visitors(session: AsyncSession, today: date) -> None:

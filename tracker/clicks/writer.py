@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tracker import logs
 from tracker.clicks import bulk, journal, rollup
 from tracker.clicks.figures import Figures
-from tracker.clicks.journal import PendingClick
+from tracker.clicks.journal import ClickRecord, PendingClick
 from tracker.config import Settings, get_settings
 from tracker.db import create_engine, create_sessionmaker
 from tracker.orders import attribution
@@ -57,23 +57,31 @@ _LEGACY_SPOOL = "clicks-*.jsonl"
 
 
 async def write_clicks(engine: AsyncEngine, batch: list[PendingClick], settings: Settings) -> int:
+    return await write_records(engine, [click.to_record() for click in batch], settings)
+
+
+async def write_records(engine: AsyncEngine, records: list[ClickRecord], settings: Settings) -> int:
     """Insert a batch and its rollup in one transaction; returns how many were new.
 
     Orders that named a click before it was written are credited afterwards,
     in a transaction of their own: if that fails the clicks are still safe, and
     `tracker reattribute` can catch up.
     """
-    rows = [click.to_row() for click in batch]
+    rows = bulk.click_rows(records, engine.dialect.name == "postgresql")
     # Core statements on a connection: the ORM's bulk machinery costs more than the insert.
     async with engine.begin() as connection:
         inserted = await bulk.insert_clicks(connection, rows)
-        fresh = [row for row in rows if row["id"] in inserted]
+        fresh = [
+            (record[1], record[2], row[9], row[10])  # link, microseconds, is_bot, visitor hash
+            for record, row in zip(records, rows, strict=True)
+            if row[0] in inserted
+        ]
         await rollup.add(connection, fresh, ZoneInfo(settings.report_timezone))
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             await attribution.attribute_late_clicks(
                 session,
-                [click.id for click in batch],
+                [record[0] for record in records],
                 timedelta(days=settings.attribution_window_days),
             )
     except WRITE_ERRORS as exc:
@@ -160,11 +168,11 @@ class ClickWriter:
         async with self._passing:
             journal.seal_orphans(self._directory)
             for path in sorted(self._directory.glob(journal.SEALED_PATTERN)):
-                await self._write_file(path, journal.read_journal)
+                await self._write_file(path, journal.read_records)
             for path in sorted(self._directory.glob(_LEGACY_SPOOL)):
                 await self._write_file(path, _read_legacy_spool)
 
-    async def _write_file(self, path: Path, read: Callable[[Path], list[PendingClick]]) -> None:
+    async def _write_file(self, path: Path, read: Callable[[Path], list[ClickRecord]]) -> None:
         try:
             clicks = read(path)
         except FileNotFoundError:
@@ -179,10 +187,10 @@ class ClickWriter:
         path.unlink(missing_ok=True)
         self._figures.publish()  # a heartbeat between files, however long the backlog
 
-    async def _write_batch(self, batch: list[PendingClick]) -> None:
+    async def _write_batch(self, batch: list[ClickRecord]) -> None:
         assert self._engine is not None
         started = time.perf_counter()
-        written = await write_clicks(self._engine, batch, self._settings)
+        written = await write_records(self._engine, batch, self._settings)
         self._figures.batch(time.perf_counter() - started, written)
 
     # -- on a thread of the serving process ------------------------------------
@@ -229,9 +237,9 @@ async def _on(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None]) 
     await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
 
 
-def _read_legacy_spool(path: Path) -> list[PendingClick]:
+def _read_legacy_spool(path: Path) -> list[ClickRecord]:
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [PendingClick.from_json(line) for line in lines if line]
+    return [PendingClick.from_json(line).to_record() for line in lines if line]
 
 
 def run_process(settings: Settings, exit_with_parent: bool) -> None:
