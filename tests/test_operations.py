@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import factories, platforms, servers
+from tracker import logs
 from tracker.config import Settings
 from tracker.main import TrackerApp, create_app
 from tracker.models import Click
@@ -191,6 +193,19 @@ class TestLogs:
         for secret in (key, "203.0.113.77", "private-query", "hunter2", "logged"):
             assert secret not in log, secret
         assert not any("127.0.0.1:" in line and "access" in line for line in log.splitlines())
+
+    def test_uvicorns_access_line_is_not_even_formatted(self) -> None:
+        """uvicorn formats its line (client address included) whenever a handler is reachable."""
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            logs.configure("INFO", as_json=True)
+            assert not logging.getLogger("uvicorn.access").hasHandlers()
+            assert logging.getLogger("tracker.access").hasHandlers()
+            assert logging.getLogger("uvicorn.error").hasHandlers()
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
 
 
 class TestWorkers:

@@ -30,11 +30,16 @@ def configure(level: str, as_json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    logging.getLogger("uvicorn.access").disabled = True  # it logs client addresses; ours does not
+    # uvicorn's access log names client addresses; ours does not. With no handler on its
+    # way up, uvicorn does not even format its line (it checks hasHandlers() per connection).
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
 
 
 def access(method: str, route: str, status: int, seconds: float) -> None:
