@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -42,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker import logs
-from tracker.clicks import bulk, journal, rollup
+from tracker.clicks import bulk, journal, rollup, visitor
 from tracker.clicks.figures import Figures
 from tracker.clicks.journal import ClickRecord, PendingClick
 from tracker.config import Settings, get_settings
@@ -246,6 +247,11 @@ def run_process(settings: Settings, exit_with_parent: bool) -> None:
     """`tracker write-clicks`: until SIGTERM (or SIGINT when alone), then a last pass."""
     with contextlib.suppress(OSError):
         os.nice(settings.click_writer_nice)
+    # As the serving process does: the matchers built and the start-up heap frozen before the
+    # first batch, so that the collector's full passes never walk them again.
+    visitor.load_parsers()
+    gc.collect()
+    gc.freeze()
 
     async def main() -> None:
         stopping = asyncio.Event()
