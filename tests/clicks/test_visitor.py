@@ -116,6 +116,11 @@ class TestVisitorHash:
             salt, "1.2.3.45", " UA"
         )
 
+    def test_the_hash_of_a_visitor_does_not_change_across_versions(self) -> None:
+        """A deploy in the middle of a day must not make that day's visitors strangers."""
+        hashed = visitor.visitor_hash(b"s" * 32, "203.0.113.7", "Mozilla/5.0 ü")
+        assert hashed == "bb6a18f817896fbdd2c63f238af3b49a"
+
 
 TRUSTED = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
 

@@ -99,6 +99,34 @@ class TestJournal:
         assert len(answered) == 3
         assert all(click_id in in_file for click_id, in_file in answered)
 
+    async def test_a_redirect_cancelled_while_its_turn_is_written_cancels_no_other(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        """Servers cancel the request of a client that went away; its turn's others go on."""
+        await factories.create_link(api, slug="c")
+        statuses: list[int] = []
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        async def receive() -> Message:
+            return {"type": "http.disconnect"}
+
+        scope = {
+            "type": "http", "method": "GET", "path": "/c", "query_string": b"",
+            "headers": [], "client": ("203.0.113.9", 5000),
+        }  # fmt: skip
+        await app(dict(scope), receive, send)  # the link is in memory from now on
+        requests = [asyncio.create_task(app(dict(scope), receive, send)) for _ in range(3)]
+        await asyncio.sleep(0)  # all three have journaled their click and wait for the write
+        requests[0].cancel()
+        outcomes = await asyncio.gather(*requests, return_exceptions=True)
+        assert isinstance(outcomes[0], asyncio.CancelledError)
+        assert outcomes[1:] == [None, None]
+        assert statuses == [302, 302, 302]
+        assert len(await factories.clicks(app)) == 4
+
     async def test_a_torn_frame_ends_the_reading_and_keeps_what_came_before(
         self, tmp_path: Path
     ) -> None:

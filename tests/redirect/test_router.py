@@ -12,6 +12,7 @@ import pytest
 
 from tests import factories
 from tests.conftest import CLIENT_IP
+from tracker.clicks.salts import NANOSECONDS_A_DAY, DailySalts
 from tracker.config import Settings
 from tracker.main import TrackerApp, create_app
 from tracker.models import Click
@@ -270,6 +271,21 @@ class TestClickFields:
                 await visitor.get("/v", headers={"User-Agent": agent})
         hashes = [click.visitor_hash for click in await factories.clicks(app)]
         assert hashes[0] == hashes[1] and len(set(hashes)) == 3
+
+
+class TestDailySalt:
+    async def test_the_redirects_clock_finds_the_shared_salt_once_it_is_loaded(
+        self, app: TrackerApp
+    ) -> None:
+        """A process that started without the database hashes with a salt of its own, and
+        with the deployment's as soon as it has it."""
+        salts = DailySalts(app.runtime.sessionmaker, app.runtime.engine.dialect.name)
+        day = time.time_ns() // NANOSECONDS_A_DAY
+        own = salts.for_unix_day(day)
+        await salts.refresh()
+        shared = salts.for_unix_day(day)
+        assert shared != own
+        assert shared == app.runtime.salts.for_day(datetime.now(UTC).date())
 
 
 class TestNetworkSettings:

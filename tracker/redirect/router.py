@@ -1,8 +1,8 @@
 """GET/HEAD /{slug}: the hot path, a plain ASGI handler that bypasses FastAPI's routing.
 
-It resolves the slug from the in-process cache, answers the redirect, and
-appends the click to the journal; the user agent is parsed later, by the
-writer, unless the link counts human clicks (`max_clicks`).
+It resolves the slug from the in-process cache, appends the click to the
+journal and answers once the journal has it; the user agent is parsed later,
+by the writer, unless the link counts human clicks (`max_clicks`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import json
 import logging
 import os
 import time
-from typing import Any
 
 from starlette.types import Scope, Send
 
 from tracker.clicks import visitor
-from tracker.clicks.journal import PendingClick
+from tracker.clicks.journal import ClickRecord, PendingClick
 from tracker.clicks.salts import NANOSECONDS_A_DAY
 from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
 from tracker.redirect.cache import LOOKUP_ERRORS, UNKNOWN, CachedLink, Unknown
@@ -174,7 +173,7 @@ class RedirectHandler:
         click_id: str,
         now_ns: int,
         query: tuple[tuple[str, str], ...] | None,
-    ) -> tuple[Any, ...] | None:
+    ) -> ClickRecord | None:
         """The click as `PendingClick.to_record` lays it out; None from an ignored network."""
         headers = _headers(scope, self._country_header)
         peer = scope.get("client")
