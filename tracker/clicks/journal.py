@@ -191,15 +191,6 @@ def _finish_seal(fd: int, active: Path, sealed: Path) -> None:
         os.close(fd)  # releases the lock: if the rename failed, the writer seals it
 
 
-class _TurnWritten(asyncio.Future[None]):
-    """Awaited by every redirect of a loop turn: one that is cancelled meanwhile (its client
-    went away) must not cancel it for the others, as asyncio would. That task is cancelled
-    once the future is done instead."""
-
-    def cancel(self, msg: Any = None) -> bool:
-        return False
-
-
 class ClickJournal:
     """This process's side: append clicks, write them once per loop turn, seal files."""
 
@@ -223,7 +214,7 @@ class ClickJournal:
     async def open(self) -> None:
         self._directory.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
-        self._turn_written = _TurnWritten(loop=self._loop)
+        self._turn_written = self._loop.create_future()
         self._turn_written.set_result(None)
         self._open_file()
 
@@ -246,9 +237,13 @@ class ClickJournal:
             self._humans[record[1]] += 1
         if not self._write_scheduled:
             self._write_scheduled = True
-            self._turn_written = _TurnWritten(loop=self._loop)
+            self._turn_written = self._loop.create_future()
             self._loop.call_soon(self._write_buffer)
         return self._turn_written
+
+    def write_pending(self) -> None:
+        """Write the buffered clicks now rather than at the end of the turn."""
+        self._write_buffer()
 
     @property
     def unwritten(self) -> int:

@@ -7,6 +7,7 @@ by the writer, unless the link counts human clicks (`max_clicks`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import json
@@ -134,7 +135,14 @@ class RedirectHandler:
             if record is not None and self._sync:
                 await self._runtime.write_click_now(PendingClick.from_record(record))
             elif record is not None:
-                await self._journal.append_record(record)
+                try:
+                    await self._journal.append_record(record)
+                except asyncio.CancelledError:
+                    if _cancelled_itself():
+                        raise
+                    # asyncio cancelled the turn's future with another redirect of the turn
+                    # (a client that went away): this one goes on, once its click is written.
+                    self._journal.write_pending()
         await send(
             {
                 "type": "http.response.start",
@@ -202,6 +210,11 @@ class RedirectHandler:
             query,
             is_bot,
         )
+
+
+def _cancelled_itself() -> bool:
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 def _headers(scope: Scope, country_header: bytes) -> dict[bytes, str]:
