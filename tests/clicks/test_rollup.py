@@ -10,6 +10,7 @@ import httpx
 
 from tests import factories
 from tests.test_cli import tracker
+from tracker.clicks import rollup
 from tracker.clicks.journal import PendingClick
 from tracker.config import Settings
 from tracker.main import TrackerApp, create_app
@@ -153,3 +154,17 @@ class TestRollup:
             for r in await factories.rows_by(app, ClickDay)
         )
         assert after == before and len(after) == 8
+
+
+class TestLocalDay:
+    def test_the_cut_falls_on_the_minute_in_a_zone_off_by_45_minutes(self) -> None:
+        """The writer finds a click's day by its Unix minute: Kathmandu is UTC+05:45."""
+        kathmandu = ZoneInfo("Asia/Kathmandu")
+
+        def minute(moment: datetime) -> int:
+            return int(moment.timestamp()) // 60
+
+        before = datetime(2026, 11, 21, 18, 14, tzinfo=UTC)  # 23:59 there
+        after = datetime(2026, 11, 21, 18, 15, tzinfo=UTC)  # midnight there
+        assert rollup._local_day(minute(before), kathmandu) == date(2026, 11, 21)
+        assert rollup._local_day(minute(after), kathmandu) == date(2026, 11, 22)
