@@ -213,6 +213,9 @@ class TestWorkers:
         self, clean_database: str, tmp_path: Path
     ) -> None:
         env = servers.environment(clean_database, tmp_path)
+        temporary = tmp_path / "tmp"
+        temporary.mkdir()
+        env["TMPDIR"] = str(temporary)  # where the workers' metrics directory goes
         key = servers.api_key(env)
         async with servers.running(env, tmp_path, "--workers", "2") as server:
             async with httpx.AsyncClient(base_url=server.base_url) as http:
@@ -244,6 +247,7 @@ class TestWorkers:
         assert await servers.count_clicks(clean_database) == 200
         redirects = _samples(metrics).get(("tracker_redirects_total", (("status", "302"),)), 0)
         assert redirects == 200  # summed over both processes
+        assert not list(temporary.glob("tracker-metrics-*"))  # removed when serve exits
         assert (
             server.log().count("Running upgrade") <= 4
         )  # the migrations ran once, before the workers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -92,23 +93,26 @@ def serve(
     """Migrate the schema to head, then serve the redirects and the API."""
     settings = _settings()
     schema.upgrade(settings.database_url)  # once, before any worker starts
-    if workers > 1:
-        # prometheus-client's own switch: every worker writes its figures into this directory.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tracker-metrics-")
-    if settings.click_writer == "thread":
-        _serve(settings, host, port, workers)
-        return
-    click_writer = WriterProcess()
-    click_writer.start()
     received: list[int] = []
-    # uvicorn re-raises the signal that stopped it, once it has shut down: noted here instead,
-    # so that the writer is stopped (and drains what the workers sealed) before the exit.
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, lambda number, _frame: received.append(number))
-    try:
-        _serve(settings, host, port, workers)
-    finally:
-        click_writer.stop()
+    with contextlib.ExitStack() as removed_at_exit:
+        if workers > 1:
+            # prometheus-client's own switch: every worker writes its figures in there.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = removed_at_exit.enter_context(
+                tempfile.TemporaryDirectory(prefix="tracker-metrics-")
+            )
+        if settings.click_writer == "thread":
+            _serve(settings, host, port, workers)
+            return
+        click_writer = WriterProcess()
+        click_writer.start()
+        # uvicorn re-raises the signal that stopped it, once it has shut down: noted here
+        # instead, so that the writer is stopped (and drains what the workers sealed) first.
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, lambda number, _frame: received.append(number))
+        try:
+            _serve(settings, host, port, workers)
+        finally:
+            click_writer.stop()
     if received:
         signal.signal(received[0], signal.SIG_DFL)
         signal.raise_signal(received[0])
