@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -58,6 +58,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def unix_micros(moment: datetime) -> int:
+    """Microseconds since 1970 UTC: how the redirect's clock and the click journal carry time."""
+    return (moment - UNIX_EPOCH) // _MICROSECOND
+
+
+def from_unix_micros(micros: int) -> datetime:
+    return UNIX_EPOCH + timedelta(microseconds=micros)
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from tracker.clicks.journal import ClickJournal, PendingClick
+from tracker.clicks.journal import ClickJournal, ClickRecord
 from tracker.clicks.salts import DailySalts
-from tracker.clicks.writer import WRITE_ERRORS, ClickWriter, write_clicks
+from tracker.clicks.writer import WRITE_ERRORS, ClickWriter, write_records
 from tracker.config import Settings
 from tracker.db import create_engine, create_sessionmaker, reader
 from tracker.redirect.cache import LinkCache
@@ -46,13 +46,13 @@ class Runtime:
         await self.salts.stop()
         await self.engine.dispose()
 
-    async def write_click_now(self, click: PendingClick) -> None:
+    async def write_click_now(self, record: ClickRecord) -> None:
         """`TRACKER_CLICK_WRITE=sync`: in the database before the redirect; journaled on failure."""
         try:
-            await write_clicks(self.engine, [click], self.settings)
+            await write_records(self.engine, [record], self.settings)
         except WRITE_ERRORS as exc:
             log.warning("synchronous click write failed, journaled instead: %s", exc)
-            self.journal.append(click)
+            self.journal.append_record(record)
 
     async def flush_clicks(self) -> None:
         """Every click appended so far, in the database (needs the writer thread)."""

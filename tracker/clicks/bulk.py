@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.clicks.journal import ClickRecord
 from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
+from tracker.db import from_unix_micros
 
 CLICK_COLUMNS = (
     "id", "link_id", "clicked_at", "referrer_host", "referrer", "user_agent", "device_type",
@@ -39,21 +40,14 @@ _ADD_TO_DAY = "ON CONFLICT (link_id, day) DO UPDATE SET " + ", ".join(
 _SQLITE_ROWS = 1024
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 @lru_cache(maxsize=1024)
 def _sqlite_second(second: int) -> str:
-    return (_EPOCH + timedelta(seconds=second)).replace(tzinfo=None).isoformat(" ")
+    return from_unix_micros(second * 1_000_000).replace(tzinfo=None).isoformat(" ")
 
 
 def _sqlite_time(micros: int) -> str:
     """The text SQLAlchemy's SQLite DateTime stores (UTC, no offset, always microseconds)."""
     return f"{_sqlite_second(micros // 1_000_000)}.{micros % 1_000_000:06d}"
-
-
-def _postgres_time(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 @lru_cache(maxsize=4096)
@@ -68,7 +62,7 @@ def click_rows(records: Iterable[ClickRecord], postgres: bool) -> list[tuple[Any
     Straight from the records' plain values: building a datetime, a dict and a
     JSON text per click cost more than SQLite's own work on the row.
     """
-    stamp = _postgres_time if postgres else _sqlite_time
+    stamp = from_unix_micros if postgres else _sqlite_time
     rows = []
     for click_id, link_id, micros, agent, referrer, visitor, country, query, is_bot in records:
         parsed = read_user_agent(agent)

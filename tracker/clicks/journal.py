@@ -36,9 +36,11 @@ import struct
 import time
 import zlib
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from tracker.db import from_unix_micros, unix_micros
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,6 @@ SEAL_BYTES = 1 << 20
 SEALED_PATTERN = "clicks-*.journal"
 ACTIVE_PATTERN = "active-*.journal"
 _FRAME = struct.Struct("<II")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _RETRY_SECONDS = 1.0
 
 # id, link_id, clicked_at in Unix microseconds, user_agent, referrer, visitor_hash, country,
@@ -75,7 +75,7 @@ class PendingClick(NamedTuple):
         return (
             self.id,
             self.link_id,
-            (self.clicked_at - _EPOCH) // _MICROSECOND,
+            unix_micros(self.clicked_at),
             self.user_agent,
             self.referrer,
             self.visitor_hash,
@@ -87,7 +87,7 @@ class PendingClick(NamedTuple):
     @classmethod
     def from_record(cls, record: ClickRecord) -> PendingClick:
         click_id, link_id, micros, *rest = record
-        return cls(click_id, link_id, _EPOCH + timedelta(microseconds=micros), *rest)
+        return cls(click_id, link_id, from_unix_micros(micros), *rest)
 
     @classmethod
     def from_json(cls, line: str) -> PendingClick:
@@ -218,18 +218,11 @@ class ClickJournal:
         self._turn_written.set_result(None)
         self._open_file()
 
-    def append(self, click: PendingClick) -> asyncio.Future[None]:
-        return self.append_record(click.to_record())
+    def append(self, click: PendingClick) -> None:
+        self.append_record(click.to_record())
 
-    def append_record(self, record: ClickRecord) -> asyncio.Future[None]:
-        """A click as `PendingClick.to_record` lays it out; the redirect builds it directly.
-
-        The future is done once this turn's clicks are in the file (or, if the
-        disk refused them, held for a retry). The redirect answers after it: no
-        answer leaves before its click is in the kernel's hands, and the answers
-        of one turn leave together, so whoever reads them (a proxy, a load
-        generator) is woken once per turn instead of once per answer.
-        """
+    def append_record(self, record: ClickRecord) -> None:
+        """A click as `PendingClick.to_record` lays it out; the redirect builds it directly."""
         if self._loop is None:
             raise RuntimeError("the click journal is not open")
         self._buffer.append(record)
@@ -239,11 +232,27 @@ class ClickJournal:
             self._write_scheduled = True
             self._turn_written = self._loop.create_future()
             self._loop.call_soon(self._write_buffer)
-        return self._turn_written
 
-    def write_pending(self) -> None:
-        """Write the buffered clicks now rather than at the end of the turn."""
-        self._write_buffer()
+    async def append_and_wait(self, record: ClickRecord) -> None:
+        """Append ``record``; return once this turn's clicks are in the file (or, if the disk
+        refused them, held for a retry).
+
+        The redirect answers after it: no answer leaves before its click is in
+        the kernel's hands, and the answers of one turn leave together, so
+        whoever reads them (a proxy, a load generator) is woken once per turn
+        instead of once per answer. The turn's future is shared, and asyncio
+        cancels the future a cancelled task waits on: when another request of the
+        turn was cancelled (its client went away), this one writes the turn now
+        and goes on.
+        """
+        self.append_record(record)
+        try:
+            await self._turn_written
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            self._write_buffer()
 
     @property
     def unwritten(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -19,10 +19,9 @@ from sqlalchemy import case, delete, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tracker.clicks import bulk
+from tracker.db import from_unix_micros
 from tracker.models import Click, ClickDay, VisitorDay
 from tracker.reports import timebuckets
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def add(
@@ -52,7 +51,7 @@ async def add(
 @lru_cache(maxsize=4096)
 def _local_day(minute: int, zone: ZoneInfo) -> date:
     """The day a Unix minute falls on in ``zone`` (offsets are whole minutes, so is the cut)."""
-    return (_EPOCH + timedelta(minutes=minute)).astimezone(zone).date()
+    return from_unix_micros(minute * 60_000_000).astimezone(zone).date()
 
 
 async def prune_visitors(session: AsyncSession, today: date) -> None:

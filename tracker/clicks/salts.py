@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.clicks import rollup
-from tracker.db import insert_ignoring_duplicates, utcnow
+from tracker.db import UNIX_EPOCH, insert_ignoring_duplicates, utcnow
 from tracker.models import VisitorSalt
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 600.0
 RETRY_SECONDS = 15.0
 NANOSECONDS_A_DAY = 86_400 * 10**9
-_UNIX_EPOCH = date(1970, 1, 1)
 
 
 class DailySalts:
@@ -50,7 +49,7 @@ class DailySalts:
         """The salt of the day `time.time_ns() // NANOSECONDS_A_DAY` gives: the redirect's clock."""
         last_day, salt = self._last
         if last_day != day:
-            salt = self.for_day(_UNIX_EPOCH + timedelta(days=day))
+            salt = self.for_day(UNIX_EPOCH.date() + timedelta(days=day))
             self._last = (day, salt)
         return salt
 

@@ -79,7 +79,6 @@ def read_user_agent(user_agent: str) -> UserAgentInfo:
 
 
 @lru_cache(maxsize=4096)
-@lru_cache(maxsize=4096)
 def referrer_host(referrer: str | None) -> str | None:
     if not referrer:
         return None

@@ -57,10 +57,6 @@ _MAX_BACKOFF = 5.0
 _LEGACY_SPOOL = "clicks-*.jsonl"
 
 
-async def write_clicks(engine: AsyncEngine, batch: list[PendingClick], settings: Settings) -> int:
-    return await write_records(engine, [click.to_record() for click in batch], settings)
-
-
 async def write_records(engine: AsyncEngine, records: list[ClickRecord], settings: Settings) -> int:
     """Insert a batch and its rollup in one transaction; returns how many were new.
 

@@ -15,7 +15,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tracker.db import unix_micros
 from tracker.links.utm import UTM_FIELDS, Segments, destination, override_segments, split_query
 from tracker.metrics import LINK_LOOKUP_SECONDS
 from tracker.models import Click, Link
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 NEGATIVE_TTL = 2.0
 LOAD_TIMEOUT = 5.0
 MAX_ENTRIES = 200_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 LOOKUP_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 
 
@@ -96,7 +94,7 @@ class CachedLink:
             click_prefix=f"{base}?{query + '&' if query else ''}{click_id_param}=",
             suffix=f"#{target.fragment}" if target.fragment else "",
             gone=link.disabled or link.deleted_at is not None,
-            expires_ns=None if link.expires_at is None else _unix_ns(link.expires_at),
+            expires_ns=None if link.expires_at is None else unix_micros(link.expires_at) * 1000,
             max_clicks=link.max_clicks,
             human_clicks=human_clicks,
         )
@@ -215,7 +213,3 @@ class LinkCache:
                 )
                 humans = (written or 0) + self._pending_human_clicks(link.id)
         return CachedLink.of(link, self._click_id_param, humans)
-
-
-def _unix_ns(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND * 1000

@@ -7,7 +7,6 @@ by the writer, unless the link counts human clicks (`max_clicks`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import json
@@ -18,7 +17,7 @@ import time
 from starlette.types import Scope, Send
 
 from tracker.clicks import visitor
-from tracker.clicks.journal import ClickRecord, PendingClick
+from tracker.clicks.journal import ClickRecord
 from tracker.clicks.salts import NANOSECONDS_A_DAY
 from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
 from tracker.redirect.cache import LOOKUP_ERRORS, UNKNOWN, CachedLink, Unknown
@@ -133,16 +132,9 @@ class RedirectHandler:
             location = prefix + click_id + suffix
             record = self._click_record(scope, link, click_id, now_ns, query)
             if record is not None and self._sync:
-                await self._runtime.write_click_now(PendingClick.from_record(record))
+                await self._runtime.write_click_now(record)
             elif record is not None:
-                try:
-                    await self._journal.append_record(record)
-                except asyncio.CancelledError:
-                    if _cancelled_itself():
-                        raise
-                    # asyncio cancelled the turn's future with another redirect of the turn
-                    # (a client that went away): this one goes on, once its click is written.
-                    self._journal.write_pending()
+                await self._journal.append_and_wait(record)
         await send(
             {
                 "type": "http.response.start",
@@ -185,10 +177,9 @@ class RedirectHandler:
         """The click as `PendingClick.to_record` lays it out; None from an ignored network."""
         headers = _headers(scope, self._country_header)
         peer = scope.get("client")
-        address = peer[0] if peer else ""
-        if self._trusted:
-            forwarded_for = headers.get(b"x-forwarded-for")
-            address = visitor.client_address(address, forwarded_for, self._trusted)
+        address = visitor.client_address(
+            peer[0] if peer else None, headers.get(b"x-forwarded-for"), self._trusted
+        )
         if self._ignored and visitor.in_networks(address, self._ignored):
             return None
         user_agent = headers.get(b"user-agent", "")
@@ -198,7 +189,6 @@ class RedirectHandler:
             if not is_bot:
                 link.human_clicks += 1
         salt = self._salts.for_unix_day(now_ns // NANOSECONDS_A_DAY)
-        country = headers.get(b"country")
         return (
             click_id,
             link.id,
@@ -206,15 +196,10 @@ class RedirectHandler:
             user_agent,
             headers.get(b"referer"),
             visitor.visitor_hash(salt, address, user_agent),
-            country if country is None else visitor.country(country),
+            visitor.country(headers.get(b"country")),
             query,
             is_bot,
         )
-
-
-def _cancelled_itself() -> bool:
-    task = asyncio.current_task()
-    return task is None or task.cancelling() > 0
 
 
 def _headers(scope: Scope, country_header: bytes) -> dict[bytes, str]:
