@@ -18,6 +18,7 @@ from sqlalchemy import (
     Select,
     String,
     Subquery,
+    Text,
     and_,
     case,
     cast,
@@ -27,7 +28,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -59,6 +59,7 @@ CLICK_COLUMNS: dict[str, Any] = {
 }
 TIME_DIMENSIONS = ("day", "week", "month")
 Expr = ColumnElement[Any] | InstrumentedAttribute[Any]
+AnySelect = Select[*tuple[Any, ...]]
 LINK_DIMENSIONS = (*LINK_COLUMNS, "tag")
 
 
@@ -239,106 +240,121 @@ async def _click_rows(
     return found
 
 
-def _orders_base(scope: Scope, *columns: Expr, key: ColumnElement[Any]) -> Select[Any]:
-    query = (
-        select(key, *columns)
-        .select_from(Order)
-        .where(
-            Order.occurred_at >= scope.start,
-            Order.occurred_at < scope.end,
-            Order.status != "cancelled",
-        )
+def _order_rows(scope: Scope, query: AnySelect) -> AnySelect:
+    """The orders a report counts: placed in range, not cancelled, test orders only if asked."""
+    query = query.where(
+        Order.occurred_at >= scope.start,
+        Order.occurred_at < scope.end,
+        Order.status != "cancelled",
     )
     if not scope.include_test_orders:
         query = query.where(Order.is_test.is_(False))
-    if scope.filters_links:
-        query = query.join(Link, Link.id == Order.link_id).where(*_link_conditions(scope))
-    elif scope.group_by in LINK_DIMENSIONS:
-        query = query.outerjoin(Link, Link.id == Order.link_id)
-    if scope.group_by == "tag":
-        query = query.outerjoin(LinkTag, LinkTag.link_id == Order.link_id)
-    return query
-
-
-def _with_click(query: Select[Any], scope: Scope) -> Select[Any]:
     if scope.group_by in CLICK_COLUMNS:
-        return query.outerjoin(Click, Click.id == Order.attributed_click_id)
+        query = query.outerjoin(Click, Click.id == Order.attributed_click_id)
     return query
 
 
-async def orders(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
+def _per_link(scope: Scope, query: AnySelect, *group_by: Expr) -> Subquery:
+    """The counted orders summed per link first: the join to links then meets a row per link.
+
+    A key the order carries itself (its day, its click's browser) is kept here
+    as ``key``; a key of the link is looked up by `_by_key`.
+    """
+    own_key = scope.group_by in (*TIME_DIMENSIONS, *CLICK_COLUMNS)
     key = _key(scope, Order.occurred_at).label("key")
-    query = _with_click(
-        _orders_base(scope, Order.currency, func.count(), func.sum(Order.amount_minor), key=key),
+    query = _order_rows(scope, query.add_columns(Order.link_id, *([key] if own_key else [])))
+    return query.group_by(Order.link_id, *group_by, *([key] if own_key else [])).subquery()
+
+
+def _by_key(scope: Scope, per_link: Subquery, *columns: Expr) -> Select[Any]:
+    """Per-link sums regrouped by the report's key and currency; unattributed ones keyed null."""
+    link_id = per_link.c.link_id
+    if scope.group_by in (*TIME_DIMENSIONS, *CLICK_COLUMNS):
+        key: Expr = per_link.c.key
+    else:
+        key = _key(scope, link_id)
+    key = key.label("key")
+    query = select(key, per_link.c.currency, *columns).select_from(per_link)
+    if scope.filters_links:
+        query = query.join(Link, Link.id == link_id).where(*_link_conditions(scope))
+    elif scope.group_by in LINK_COLUMNS:
+        query = query.outerjoin(Link, Link.id == link_id)
+    if scope.group_by == "tag":
+        query = query.outerjoin(LinkTag, LinkTag.link_id == link_id)
+    return query.group_by(per_link.c.currency, *([key] if scope.group_by else []))
+
+
+def _gaps(scope: Scope, gaps: Expr) -> ColumnElement[str]:
+    """Click-to-order gaps joined as text, with an aggregate both databases have (nulls skipped).
+
+    Medians do not add up and SQLite has no percentile: the gaps come back and
+    Python takes the medians, the same way on both databases.
+    """
+    if scope.dialect == "postgresql":
+        return func.string_agg(cast(gaps, Text), ",")
+    return func.group_concat(gaps, ",")
+
+
+def _median(gaps: list[float]) -> float:
+    return round(statistics.median(gaps), 3)
+
+
+async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
+    """Orders, revenue and median time to order (rule 1) by key; and that median over all keys.
+
+    One pass over the orders in range.
+    """
+    counted = select(
+        Order.currency,
+        func.count().label("orders"),
+        func.sum(Order.amount_minor).label("revenue"),
+        _gaps(scope, Order.seconds_to_order).label("gaps"),
+    ).select_from(Order)
+    per_link = _per_link(scope, counted, Order.currency)
+    query = _by_key(
         scope,
+        per_link,
+        func.sum(per_link.c.orders),
+        func.sum(per_link.c.revenue),
+        _gaps(scope, per_link.c.gaps),
     )
-    query = query.group_by(Order.currency, *([key] if scope.group_by else []))
     found: dict[Any, Totals] = defaultdict(lambda: Totals(orders_by_currency={}, revenue={}))
-    for row_key, currency, count, amount in await session.execute(query):
+    gaps: dict[Any, list[float]] = defaultdict(list)
+    for row_key, currency, count, amount, joined_gaps in await session.execute(query):
         totals = found[row_key]
         totals.orders += int(count)
         assert totals.orders_by_currency is not None and totals.revenue is not None
         totals.orders_by_currency[currency] = int(count)
         totals.revenue[currency] = int(amount)
-    return dict(found)
+        if joined_gaps:
+            gaps[row_key].extend(map(float, joined_gaps.split(",")))
+    for row_key, key_gaps in gaps.items():
+        found[row_key].median_time_to_order_s = _median(key_gaps)
+    every = [gap for key_gaps in gaps.values() for gap in key_gaps]
+    return dict(found), _median(every) if every else None
 
 
 async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, int]]:
-    key = _key(scope, Order.occurred_at).label("key")
-    query = _orders_base(scope, Refund.currency, func.sum(Refund.amount_minor), key=key).join(
-        Refund,
-        and_(
-            Refund.platform == Order.platform,
-            Refund.shop == Order.shop,
-            Refund.order_external_id == Order.external_id,
-        ),
+    """What was refunded on the counted orders, by the order's key and the refund's currency."""
+    refunded = (
+        select(Refund.currency, func.sum(Refund.amount_minor).label("refunds"))
+        .select_from(Refund)
+        .join(
+            Order,
+            and_(
+                Order.platform == Refund.platform,
+                Order.shop == Refund.shop,
+                Order.external_id == Refund.order_external_id,
+            ),
+        )
     )
-    query = _with_click(query, scope)
-    query = query.group_by(Refund.currency, *([key] if scope.group_by else []))
+    per_link = _per_link(scope, refunded, Refund.currency)
     found: dict[Any, dict[str, int]] = defaultdict(dict)
-    for row_key, currency, amount in await session.execute(query):
+    for row_key, currency, amount in await session.execute(
+        _by_key(scope, per_link, func.sum(per_link.c.refunds))
+    ):
         found[row_key][currency] = int(amount)
     return dict(found)
-
-
-async def median_time_to_order(
-    session: AsyncSession, scope: Scope
-) -> tuple[dict[Any, float], float | None]:
-    """Median seconds from click to order over the orders credited to a click (rule 1).
-
-    By key and over the whole range, from one pass over the orders: medians do
-    not add up, so the totals row needs its own.
-    """
-    key = _key(scope, Order.occurred_at).label("key")
-    credited = Order.seconds_to_order.is_not(None)
-    if scope.dialect == "postgresql":
-        median = func.percentile_cont(0.5).within_group(Order.seconds_to_order)
-        if scope.group_by is None:
-            query = _with_click(_orders_base(scope, median, key=key), scope).where(credited)
-            overall = (await session.execute(query)).one()[1]
-            return {None: float(overall)} if overall is not None else {}, overall
-        whole = func.grouping(key)
-        query = _with_click(_orders_base(scope, median, whole, key=key), scope).where(credited)
-        query = query.group_by(func.grouping_sets(tuple_(key), tuple_()))
-        by_key: dict[Any, float] = {}
-        overall = None
-        for row_key, value, is_whole in await session.execute(query):
-            if value is None:
-                continue
-            if is_whole:
-                overall = float(value)
-            else:
-                by_key[row_key] = float(value)
-        return by_key, overall
-    # SQLite has no percentile: it hands back only the click-to-order gaps, one per such order.
-    query = _with_click(_orders_base(scope, Order.seconds_to_order, key=key), scope).where(credited)
-    gaps: dict[Any, list[float]] = defaultdict(list)
-    every: list[float] = []
-    for row_key, gap in await session.execute(query):
-        gaps[row_key].append(float(gap))
-        every.append(float(gap))
-    medians = {k: round(statistics.median(v), 3) for k, v in gaps.items()}
-    return medians, round(statistics.median(every), 3) if every else None
 
 
 async def spend(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:

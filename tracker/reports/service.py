@@ -112,9 +112,8 @@ def metrics(totals: Totals) -> dict[str, Any]:
 async def aggregate(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
     """Every metric family, by key; and the median time to order over all the keys."""
     clicks = await queries.clicks(session, scope)
-    orders = await queries.orders(session, scope)
+    orders, overall_median = await queries.orders(session, scope)
     refunds = await queries.refunds(session, scope)
-    medians, overall_median = await queries.median_time_to_order(session, scope)
     spend = await queries.spend(session, scope)
     combined: dict[Any, Totals] = {}
     for key in {*clicks, *orders, *refunds, *spend}:
@@ -125,12 +124,11 @@ async def aggregate(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Tota
                 orders=orders[key].orders,
                 orders_by_currency=orders[key].orders_by_currency,
                 revenue=orders[key].revenue,
+                median_time_to_order_s=orders[key].median_time_to_order_s,
             )
         if key in spend:
             row = replace(row, cost=spend[key].cost, impressions=spend[key].impressions)
-        combined[key] = replace(
-            row, refunds=refunds.get(key), median_time_to_order_s=medians.get(key)
-        )
+        combined[key] = replace(row, refunds=refunds.get(key))
     return combined, overall_median
 
 
