@@ -3,8 +3,8 @@
     python bench/reports.py [--sizes 1000000,10000000] [--repeat 10] [--keep]
 
 Bulk-loads 2,000 links, the clicks spread over 90 days (10 % bots), 1 % of
-them followed by an order (some refunded), and daily spend per campaign; builds
-the daily rollup; then times the common questions through the real app (median
+them followed by an order (one in twenty refunded), and daily spend per
+campaign; builds the daily rollup; then times the common questions through the real app (median
 of --repeat, after one warm-up) and prints how each grows from the smallest
 size to the largest.
 """
@@ -89,6 +89,15 @@ ORDER_COLUMNS = [
     "source_updated_at",
     "created_at",
     "updated_at",
+]
+REFUND_COLUMNS = [
+    "platform",
+    "shop",
+    "external_id",
+    "order_external_id",
+    "amount_minor",
+    "currency",
+    "refunded_at",
 ]
 
 
@@ -213,7 +222,7 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
     for offset in range(0, clicks, CHUNK):
         count = min(CHUNK, clicks - offset)
         link_ids = rng.choices(range(1, LINKS + 1), weights=weights, k=count)
-        rows, orders = [], []
+        rows, orders, refunds = [], [], []
         for n in range(count):
             at = start + timedelta(seconds=rng.random() * span)
             device, browser, os_name = DEVICES[n % len(DEVICES)]
@@ -262,9 +271,23 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
                         placed,
                     )
                 )
+                if rng.random() < 0.05:  # one order in twenty is refunded, half of them in part
+                    amount = orders[-1][4]
+                    refunds.append(
+                        (
+                            "shopify",
+                            "bench.myshopify.com",
+                            f"r{order_id}",
+                            str(order_id),
+                            amount if rng.random() < 0.5 else amount // 3,
+                            "EUR",
+                            placed + timedelta(days=rng.randint(1, 20)),
+                        )
+                    )
         for target in targets:
             target.copy("clicks", CLICK_COLUMNS, rows)
             target.copy("orders", ORDER_COLUMNS, orders)
+            target.copy("refunds", REFUND_COLUMNS, refunds)
         print(f"  loaded {offset + count:,} clicks", flush=True)
     spend = []
     for day in range(DAYS):
