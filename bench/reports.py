@@ -86,6 +86,7 @@ ORDER_COLUMNS = [
     "attributed_click_id",
     "attribution",
     "seconds_to_order",
+    "has_refunds",
     "source_updated_at",
     "created_at",
     "updated_at",
@@ -248,13 +249,15 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
             if not bot and rng.random() < 0.011:
                 order_id += 1
                 placed = at + timedelta(minutes=rng.randint(2, 600))
+                amount = rng.randint(900, 15000)
+                refunded = rng.random() < 0.05  # one order in twenty, half of them in part
                 orders.append(
                     (
                         order_id,
                         "shopify",
                         "bench.myshopify.com",
                         str(order_id),
-                        rng.randint(900, 15000),
+                        amount,
                         "EUR",
                         "paid",
                         placed,
@@ -266,13 +269,13 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
                         click_id,
                         "click",
                         (placed - at).total_seconds(),
+                        refunded,
                         None,
                         placed,
                         placed,
                     )
                 )
-                if rng.random() < 0.05:  # one order in twenty is refunded, half of them in part
-                    amount = orders[-1][4]
+                if refunded:
                     refunds.append(
                         (
                             "shopify",

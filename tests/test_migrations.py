@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from tracker import schema
 from tracker.db import create_engine
 from tracker.models import Base
 
@@ -26,3 +30,43 @@ class TestMigrations:
         finally:
             await engine.dispose()
         assert diff == []
+
+    def test_orders_refunded_before_the_flag_existed_are_flagged(self, clean_database: str) -> None:
+        config = schema.alembic_config(clean_database)
+        command.downgrade(config, "9c4d2e7a1b55")  # the revision before orders.has_refunds
+        try:
+            asyncio.run(_run(clean_database, _SHOP_BEFORE_THE_FLAG))
+        finally:
+            schema.upgrade(clean_database)
+        flags = asyncio.run(_run(clean_database, "SELECT external_id, has_refunds FROM orders"))
+        assert sorted((external_id, bool(flag)) for external_id, flag in flags) == [
+            ("kept", False),
+            ("refunded", True),
+        ]
+
+
+_SHOP_BEFORE_THE_FLAG = """
+INSERT INTO orders (platform, shop, external_id, amount_minor, currency, status, occurred_at,
+                    is_test, attribution, created_at, updated_at)
+VALUES ('shopify', 's', 'refunded', 100, 'EUR', 'paid', '2026-11-20 10:00:00', false, 'none',
+        '2026-11-20 10:00:00', '2026-11-20 10:00:00'),
+       ('shopify', 's', 'kept', 100, 'EUR', 'paid', '2026-11-20 10:00:00', false, 'none',
+        '2026-11-20 10:00:00', '2026-11-20 10:00:00');
+INSERT INTO refunds (platform, shop, external_id, order_external_id, amount_minor, currency,
+                     refunded_at)
+VALUES ('shopify', 's', 'r1', 'refunded', 40, 'EUR', '2026-11-21 10:00:00')
+"""
+
+
+async def _run(database_url: str, statements: str) -> list[Any]:
+    engine = create_engine(database_url)
+    rows: list[Any] = []
+    try:
+        async with engine.begin() as connection:
+            for statement in statements.split(";"):
+                result = await connection.execute(text(statement))
+                if result.returns_rows:
+                    rows.extend(result.all())
+    finally:
+        await engine.dispose()
+    return rows

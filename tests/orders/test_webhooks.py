@@ -240,10 +240,12 @@ class TestShopify:
         self, client: httpx.AsyncClient, app: TrackerApp
     ) -> None:
         await platforms.shopify(client, "orders/create", platforms.payload("shopify_order"))
+        assert [order.has_refunds for order in await factories.rows(app, Order)] == [False]
         refund = platforms.payload("shopify_refund")
         second = platforms.payload("shopify_refund", id=929361465)
         second["transactions"][0]["amount"] = "5.50"
         await platforms.shopify(client, "refunds/create", refund)
+        assert [order.has_refunds for order in await factories.rows(app, Order)] == [True]
         await platforms.shopify(client, "refunds/create", refund)  # a new event id, the same refund
         await platforms.shopify(client, "refunds/create", second)
         # orders/updated lists the same refunds again: still counted once.
@@ -272,6 +274,7 @@ class TestShopify:
             order.platform,
             order.shop,
         )
+        assert order.has_refunds
 
     async def test_test_orders_are_flagged(
         self, client: httpx.AsyncClient, app: TrackerApp

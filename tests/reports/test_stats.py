@@ -348,6 +348,28 @@ class TestFilters:
         assert (nothing["clicks"], nothing["orders"], nothing["revenue"]) == (0, 0, {})
 
 
+class TestRefunds:
+    async def test_a_refund_counts_whether_it_came_before_or_after_its_order(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient
+    ) -> None:
+        now = platforms.now()
+        await platforms.shopify(client, "refunds/create", platforms.payload("shopify_refund"))
+        await platforms.shopify(
+            client, "orders/create", platforms.payload("shopify_order", created_at=now)
+        )
+        later = platforms.payload("shopify_order", id=42, created_at=now)
+        await platforms.shopify(client, "orders/create", later)
+        refund = platforms.payload("shopify_refund", id=929361465, order_id=42)
+        await platforms.shopify(client, "refunds/create", refund)
+        response = await api.get("/api/stats")
+        totals = response.json()["totals"]
+        assert (totals["orders"], totals["revenue"], totals["refunds"]) == (
+            2,
+            {"EUR": "99.80"},
+            {"EUR": "20.00"},
+        )
+
+
 class TestLinkStats:
     async def test_totals_and_a_zero_filled_daily_series(
         self, api: httpx.AsyncClient, shop: Shop

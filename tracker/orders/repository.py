@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.db import insert_ignoring_duplicates, upsert, utcnow
@@ -74,6 +74,12 @@ async def order_row(session: AsyncSession, platform: str, shop: str, external_id
         "occurred_at": utcnow(),
         "is_test": False,
         "attribution": "none",
+        # A refund may have come first: the flag is set on whichever row comes second.
+        "has_refunds": exists().where(
+            Refund.platform == platform,
+            Refund.shop == shop,
+            Refund.order_external_id == external_id,
+        ),
         "created_at": utcnow(),
         "updated_at": utcnow(),
     }
@@ -90,7 +96,16 @@ async def order_row(session: AsyncSession, platform: str, shop: str, external_id
 async def upsert_refund(
     session: AsyncSession, platform: str, shop: str, refund: RefundFacts
 ) -> None:
-    """Each refund id counts once; a running total only ever grows."""
+    """Each refund id counts once; a running total only ever grows. Flags the order if stored."""
+    await session.execute(
+        update(Order)
+        .where(
+            Order.platform == platform,
+            Order.shop == shop,
+            Order.external_id == refund.order_external_id,
+        )
+        .values(has_refunds=True)
+    )
     values = {
         "platform": platform,
         "shop": shop,
