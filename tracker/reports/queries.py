@@ -19,7 +19,6 @@ from sqlalchemy import (
     Select,
     String,
     Subquery,
-    Text,
     and_,
     case,
     cast,
@@ -278,33 +277,60 @@ def _per_link(scope: Scope, query: AnySelect, *group_by: Expr) -> Subquery:
     return query.group_by(Order.link_id, *group_by, *([key] if own_key else [])).subquery()
 
 
-def _by_key(scope: Scope, per_link: Subquery, *columns: Expr) -> Select[Any]:
-    """Per-link sums regrouped by the report's key and currency; unattributed ones keyed null."""
-    link_id = per_link.c.link_id
-    if scope.group_by in (*TIME_DIMENSIONS, *CLICK_COLUMNS):
-        key: Expr = per_link.c.key
-    else:
-        key = _key(scope, link_id)
-    key = key.label("key")
-    query = select(key, per_link.c.currency, *columns).select_from(per_link)
+def _join_links(scope: Scope, query: AnySelect, link_id: Expr) -> AnySelect:
+    """Join what the key and the filters need of the links; unattributed orders keep a null key."""
     if scope.filters_links:
         query = query.join(Link, Link.id == link_id).where(*_link_conditions(scope))
     elif scope.group_by in LINK_COLUMNS:
         query = query.outerjoin(Link, Link.id == link_id)
     if scope.group_by == "tag":
         query = query.outerjoin(LinkTag, LinkTag.link_id == link_id)
+    return query
+
+
+def _by_key(scope: Scope, per_link: Subquery, *columns: Expr) -> AnySelect:
+    """Per-link sums regrouped by the report's key and currency."""
+    if scope.group_by in (*TIME_DIMENSIONS, *CLICK_COLUMNS):
+        key: Expr = per_link.c.key
+    else:
+        key = _key(scope, per_link.c.link_id)
+    key = key.label("key")
+    query = select(key, per_link.c.currency, *columns).select_from(per_link)
+    query = _join_links(scope, query, per_link.c.link_id)
     return query.group_by(per_link.c.currency, *([key] if scope.group_by else []))
 
 
-def _gaps(scope: Scope, gaps: Expr) -> ColumnElement[str]:
-    """Click-to-order gaps joined as text, with an aggregate both databases have (nulls skipped).
+def _orders_by_key(scope: Scope) -> AnySelect:
+    """(key, currency, orders, revenue, click-to-order gaps) of the counted orders.
 
-    Medians do not add up and SQLite has no percentile: the gaps come back and
-    Python takes the medians, the same way on both databases.
+    Medians do not add up and SQLite has no percentile, so the gaps come back
+    and Python takes the medians. PostgreSQL hash-joins each order to its link
+    and returns the gaps as a float array, in binary: nothing to format or
+    parse. SQLite sorts to group, so it sums each link's orders first (a sort of
+    one row per link for the join, not per order) and returns the gaps as text,
+    its one aggregate of many values.
     """
+    gap = Order.seconds_to_order
     if scope.dialect == "postgresql":
-        return func.string_agg(cast(gaps, Text), ",")
-    return func.group_concat(gaps, ",")
+        key = _key(scope, Order.occurred_at).label("key")
+        gaps = func.array_agg(gap).filter(gap.is_not(None))
+        query = select(key, Order.currency, func.count(), func.sum(Order.amount_minor), gaps)
+        query = _join_links(scope, _order_rows(scope, query.select_from(Order)), Order.link_id)
+        return query.group_by(Order.currency, *([key] if scope.group_by else []))
+    counted = select(
+        Order.currency,
+        func.count().label("orders"),
+        func.sum(Order.amount_minor).label("revenue"),
+        func.group_concat(gap, ",").label("gaps"),
+    ).select_from(Order)
+    per_link = _per_link(scope, counted, Order.currency)
+    return _by_key(
+        scope,
+        per_link,
+        func.sum(per_link.c.orders),
+        func.sum(per_link.c.revenue),
+        func.group_concat(per_link.c.gaps, ","),
+    )
 
 
 def _median(gaps: list[float]) -> float:
@@ -316,30 +342,18 @@ async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals]
 
     One pass over the orders in range.
     """
-    counted = select(
-        Order.currency,
-        func.count().label("orders"),
-        func.sum(Order.amount_minor).label("revenue"),
-        _gaps(scope, Order.seconds_to_order).label("gaps"),
-    ).select_from(Order)
-    per_link = _per_link(scope, counted, Order.currency)
-    query = _by_key(
-        scope,
-        per_link,
-        func.sum(per_link.c.orders),
-        func.sum(per_link.c.revenue),
-        _gaps(scope, per_link.c.gaps),
-    )
+    query = _orders_by_key(scope)
     found: dict[Any, Totals] = defaultdict(lambda: Totals(orders_by_currency={}, revenue={}))
     gaps: dict[Any, list[float]] = defaultdict(list)
-    for row_key, currency, count, amount, joined_gaps in await session.execute(query):
+    for row_key, currency, count, amount, key_gaps in await session.execute(query):
         totals = found[row_key]
         totals.orders += int(count)
         assert totals.orders_by_currency is not None and totals.revenue is not None
         totals.orders_by_currency[currency] = int(count)
         totals.revenue[currency] = int(amount)
-        if joined_gaps:
-            gaps[row_key].extend(map(float, joined_gaps.split(",")))
+        if key_gaps:  # a list from PostgreSQL, "1.5,20.25" from SQLite
+            text_gaps = isinstance(key_gaps, str)
+            gaps[row_key].extend(map(float, key_gaps.split(",")) if text_gaps else key_gaps)
     for row_key, key_gaps in gaps.items():
         key_gaps.sort()  # once: the median's own sort then finds one run, and so does the next
         found[row_key].median_time_to_order_s = _median(key_gaps)
