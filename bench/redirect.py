@@ -326,7 +326,12 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
-    workdir = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
+    with tempfile.TemporaryDirectory(prefix="tracker-bench-") as workdir:
+        compare(args, Path(workdir))
+
+
+def compare(args: argparse.Namespace, workdir: Path) -> None:
+    """Ceiling, SQLite, ceiling, PostgreSQL, ceiling; then the table."""
     slugs = [f"b{n:05d}" for n in range(args.links)]
     script = wrk_script(workdir, slugs)
     print(

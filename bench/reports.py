@@ -16,6 +16,7 @@ import asyncio
 import os
 import random
 import secrets
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -413,6 +414,8 @@ def main() -> None:
                     print(f"  kept: {target.url}", flush=True)
                 else:
                     target.drop()
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
     print()
     print(
         f"{'database':<10} {'question':<26} "

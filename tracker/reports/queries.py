@@ -1,8 +1,10 @@
-"""The report's SQL: one grouped query per metric family, the same on SQLite and PostgreSQL.
+"""The report's SQL: one grouped query per metric family, on SQLite and PostgreSQL alike.
 
-Clicks, orders, refunds, time to order and spend are each aggregated by the
-database, grouped by the report's dimension; `service.py` only joins the
-handful of result rows. Time bucketing lives in `timebuckets.py`.
+Clicks (from the daily rollup), orders with revenue, refunds and spend are
+each aggregated by the database, grouped by the report's dimension;
+`service.py` only joins the handful of result rows. Medians do not add up, so
+the orders' query also hands back each row's click-to-order gaps, and the
+medians are taken here. Time bucketing lives in `timebuckets.py`.
 """
 
 from __future__ import annotations
