@@ -1,12 +1,13 @@
 """Report latency at 1M and 10M clicks, on SQLite and PostgreSQL.
 
-    python bench/reports.py [--sizes 1000000,10000000] [--repeat 10] [--keep]
+    python bench/reports.py [--sizes 1000000,10000000] [--repeat 10] [--rounds 3] [--keep]
 
 Bulk-loads 2,000 links, the clicks spread over 90 days (10 % bots), 1 % of
 them followed by an order (one in twenty refunded), and daily spend per
-campaign; builds the daily rollup; then times the common questions through the real app (median
-of --repeat, after one warm-up) and prints how each grows from the smallest
-size to the largest.
+campaign; builds the daily rollup. Once every size is loaded, times the common
+questions through the real app (median of --repeat, after one warm-up), every
+database in turn for --rounds rounds, and prints the median of the rounds and
+how it grows from the smallest size to the largest.
 """
 
 from __future__ import annotations
@@ -387,15 +388,23 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the loaded databases and print their URLs"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="time every database this many times in turn, once all are loaded",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     kinds = args.databases.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="tracker-reports-"))
-    results: dict[tuple[str, int], dict[str, float]] = {}
-    for size in sizes:
-        now = datetime.now(UTC)
-        targets = [Target(kind, workdir) for kind in kinds]
-        try:
+    loaded: dict[tuple[str, int], Target] = {}
+    rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
+    try:
+        for size in sizes:
+            now = datetime.now(UTC)
+            targets = [Target(kind, workdir) for kind in kinds]
+            loaded.update({(target.kind, size): target for target in targets})
             started = time.perf_counter()
             print(f"{size:,} clicks: loading", flush=True)
             load(targets, size, now)
@@ -403,19 +412,26 @@ def main() -> None:
             for target in targets:
                 seconds = asyncio.run(rebuild_rollup(target.url))
                 print(f"  {target.kind}: rollup built in {seconds:.1f} s", flush=True)
-                results[(target.kind, size)] = asyncio.run(
-                    time_reports(target.url, args.repeat, workdir)
-                )
-                for name, ms in results[(target.kind, size)].items():
-                    print(f"  {target.kind:<10} {name:<26} {ms:9.1f} ms", flush=True)
-        finally:
-            for target in targets:
-                if args.keep:
-                    print(f"  kept: {target.url}", flush=True)
-                else:
-                    target.drop()
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+        # This machine's speed drifts within minutes: every size is timed in each round, so a
+        # slow spell falls on all of them, and each figure is the median of its rounds.
+        for turn in range(args.rounds):
+            for (kind, size), target in loaded.items():
+                medians = asyncio.run(time_reports(target.url, args.repeat, workdir))
+                rounds.setdefault((kind, size), []).append(medians)
+                figures = "  ".join(f"{ms:7.1f}" for ms in medians.values())
+                print(f"  round {turn + 1}: {kind:<10} {size:>12,}  {figures} ms", flush=True)
+    finally:
+        for target in loaded.values():
+            if args.keep:
+                print(f"  kept: {target.url}", flush=True)
+            else:
+                target.drop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results = {
+        key: {name: statistics.median(turn[name] for turn in turns) for name in turns[0]}
+        for key, turns in rounds.items()
+    }
     print()
     print(
         f"{'database':<10} {'question':<26} "
