@@ -317,7 +317,8 @@ def _orders_by_key(scope: Scope) -> AnySelect:
         key = _key(scope, Order.occurred_at).label("key")
         gaps = func.array_agg(gap).filter(gap.is_not(None))
         query = select(key, Order.currency, func.count(), func.sum(Order.amount_minor), gaps)
-        query = _join_links(scope, _order_rows(scope, query.select_from(Order)), Order.link_id)
+        query = _order_rows(scope, query.select_from(Order))
+        query = _join_links(scope, query.where(*_chosen_links(scope, Order.link_id)), Order.link_id)
         return query.group_by(Order.currency, *([key] if scope.group_by else []))
     counted = select(
         Order.currency,
