@@ -63,7 +63,6 @@ CLICK_COLUMNS: dict[str, Any] = {
 TIME_DIMENSIONS = ("day", "week", "month")
 Expr = ColumnElement[Any] | InstrumentedAttribute[Any]
 AnySelect = Select[*tuple[Any, ...]]
-LINK_DIMENSIONS = (*LINK_COLUMNS, "tag")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,15 +233,12 @@ async def _raw_clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
 async def _click_rows(
     session: AsyncSession,
     scope: Scope,
-    query: Select[Any, Any, Any, Any],
+    query: AnySelect,
     key: Expr,
     link_id: Expr,
 ) -> dict[Any, Totals]:
     """Join what the key and the filters need, group, and read (clicks, bots, visitors) rows."""
-    if scope.filters_links or scope.group_by in LINK_DIMENSIONS:
-        query = query.join(Link, Link.id == link_id).where(*_link_conditions(scope))
-    if scope.group_by == "tag":
-        query = query.outerjoin(LinkTag, LinkTag.link_id == link_id)
+    query = _join_links(scope, query, link_id)
     if scope.group_by is not None:
         query = query.group_by(key)
     found: dict[Any, Totals] = {}
@@ -280,7 +276,7 @@ def _per_link(scope: Scope, query: AnySelect, *group_by: Expr) -> Subquery:
 
 
 def _join_links(scope: Scope, query: AnySelect, link_id: Expr) -> AnySelect:
-    """Join what the key and the filters need of the links; unattributed orders keep a null key."""
+    """Join what the key and the filters need of the links (an order without one: a null key)."""
     if scope.filters_links:
         query = query.join(Link, Link.id == link_id).where(*_link_conditions(scope))
     elif scope.group_by in LINK_COLUMNS:
