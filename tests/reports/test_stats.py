@@ -5,8 +5,9 @@ Every expected figure below is worked out by hand from the dataset in `shop`.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -70,8 +71,20 @@ async def _order(
     assert response.json() == {"status": "accepted"}, response.text
 
 
+async def _clear_of_midnight() -> None:
+    """The dataset spans up to 20 minutes (orders 1,200 s after their clicks): one UTC day.
+
+    Within 22 minutes of midnight UTC the expected days would split; wait for the new day.
+    """
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
+    if midnight - now < timedelta(minutes=22):
+        await asyncio.sleep((midnight - now).total_seconds() + 1)
+
+
 @pytest.fixture
 async def shop(app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClient) -> Shop:
+    await _clear_of_midnight()
     await factories.create_link(
         api,
         slug="ig-story",
