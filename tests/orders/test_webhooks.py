@@ -494,20 +494,22 @@ class TestGeneric:
         await factories.create_link(api, slug="gen")
         click_id = await factories.click(client, "gen", app)
         landing = f"https://shop.example.com/?tclid={click_id}"
-        response = await platforms.generic(client, {**GOOD, "landing_url": landing}, msg_id="msg_1")
+        # Placed after the click: GOOD's time is taken at import, maybe minutes before it.
+        good = {**GOOD, "occurred_at": platforms.now()}
+        response = await platforms.generic(client, {**good, "landing_url": landing}, msg_id="msg_1")
         assert response.status_code == 200 and response.json() == {"status": "accepted"}
         assert (
-            await platforms.generic(client, {**GOOD, "landing_url": landing}, msg_id="msg_1")
+            await platforms.generic(client, {**good, "landing_url": landing}, msg_id="msg_1")
         ).json() == {"status": "duplicate"}
         (stored,) = await factories.rows(app, Order)
         assert (stored.platform, stored.amount_minor, stored.currency) == ("generic", 2550, "EUR")
-        assert stored.occurred_at.isoformat() == GOOD["occurred_at"]
+        assert stored.occurred_at.isoformat() == good["occurred_at"]
         assert (stored.attribution, stored.attributed_click_id) == ("click", click_id)
-        await platforms.generic(client, {**GOOD, "refunded_amount": "5.00"})
-        await platforms.generic(client, {**GOOD, "refunded_amount": "7.50"})
+        await platforms.generic(client, {**good, "refunded_amount": "5.00"})
+        await platforms.generic(client, {**good, "refunded_amount": "7.50"})
         (refund,) = await factories.rows(app, Refund)
         assert refund.amount_minor == 750
-        await platforms.generic(client, {**GOOD, "status": "refunded"})
+        await platforms.generic(client, {**good, "status": "refunded"})
         (refund,) = await factories.rows(app, Refund)
         assert refund.amount_minor == 2550
 
