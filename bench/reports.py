@@ -87,7 +87,7 @@ ORDER_COLUMNS = [
     "link_id",
     "attributed_click_id",
     "attribution",
-    "seconds_to_order",
+    "ms_to_order",
     "has_refunds",
     "source_updated_at",
     "created_at",
@@ -250,7 +250,8 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
             )
             if not bot and rng.random() < 0.011:
                 order_id += 1
-                placed = at + timedelta(minutes=rng.randint(2, 600))
+                # Shops send whole seconds; clicks carry microseconds.
+                placed = (at + timedelta(seconds=rng.randint(120, 36_000))).replace(microsecond=0)
                 amount = rng.randint(900, 15000)
                 refunded = rng.random() < 0.05  # one order in twenty, half of them in part
                 orders.append(
@@ -270,7 +271,7 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
                         link_ids[n],
                         click_id,
                         "click",
-                        (placed - at).total_seconds(),
+                        round((placed - at) / timedelta(milliseconds=1)),
                         refunded,
                         None,
                         placed,

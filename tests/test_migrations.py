@@ -33,18 +33,36 @@ class TestMigrations:
         assert diff == []
 
     def test_orders_refunded_before_the_flag_existed_are_flagged(self, clean_database: str) -> None:
-        config = schema.alembic_config(clean_database)
-        command.downgrade(config, "9c4d2e7a1b55")  # the revision before orders.has_refunds
-        try:
-            asyncio.run(_run(clean_database, _SHOP_BEFORE_THE_FLAG))
-        finally:
-            schema.upgrade(clean_database)
+        _upgrade_from("9c4d2e7a1b55", clean_database, _SHOP_BEFORE_THE_FLAG)  # before has_refunds
         flags = asyncio.run(_run(clean_database, "SELECT external_id, has_refunds FROM orders"))
         assert sorted((external_id, bool(flag)) for external_id, flag in flags) == [
             ("kept", False),
             ("refunded", True),
         ]
 
+    def test_float_gaps_become_whole_milliseconds(self, clean_database: str) -> None:
+        _upgrade_from("5e1a7c3d9b08", clean_database, _GAPS_IN_SECONDS)  # before ms_to_order
+        gaps = asyncio.run(_run(clean_database, "SELECT external_id, ms_to_order FROM orders"))
+        assert sorted(gaps) == [("credited", 90_002), ("uncredited", None)]
+
+
+def _upgrade_from(revision: str, database_url: str, statements: str) -> None:
+    """Run ``statements`` on the schema as it was at ``revision``, then upgrade to the head."""
+    command.downgrade(schema.alembic_config(database_url), revision)
+    try:
+        asyncio.run(_run(database_url, statements))
+    finally:
+        schema.upgrade(database_url)
+
+
+_GAPS_IN_SECONDS = """
+INSERT INTO orders (platform, shop, external_id, amount_minor, currency, status, occurred_at,
+                    is_test, attribution, seconds_to_order, created_at, updated_at)
+VALUES ('shopify', 's', 'credited', 100, 'EUR', 'paid', '2026-11-20 10:00:00', false, 'click',
+        90.0016, '2026-11-20 10:00:00', '2026-11-20 10:00:00'),
+       ('shopify', 's', 'uncredited', 100, 'EUR', 'paid', '2026-11-20 10:00:00', false, 'none',
+        NULL, '2026-11-20 10:00:00', '2026-11-20 10:00:00')
+"""
 
 _SHOP_BEFORE_THE_FLAG = """
 INSERT INTO orders (platform, shop, external_id, amount_minor, currency, status, occurred_at,

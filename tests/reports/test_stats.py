@@ -383,6 +383,27 @@ class TestRefunds:
         )
 
 
+class TestMedianTimeToOrder:
+    async def test_is_exact_to_the_half_millisecond(
+        self, app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClient
+    ) -> None:
+        """Gaps are kept in whole milliseconds; a click's microseconds round to the nearest."""
+        await factories.create_link(api, slug="reel")
+        first = await _visit(app, "reel", "198.51.100.1", IPHONE, None, None)
+        second = await _visit(app, "reel", "198.51.100.2", IPHONE, None, None)
+        for order_id, click, gap in (("M1", first, 90_001_400), ("M2", second, 90_003_600)):
+            at = await _clicked_at(app, click) + timedelta(microseconds=gap)
+            await _order(client, order_id, at, "10.00", "EUR", click_id=click)
+        today = datetime.now(UTC).date()
+        window = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
+        response = await api.get("/api/stats", params={"group_by": "link", **window})
+        assert response.status_code == 200, response.text
+        data = response.json()
+        # 90,001 and 90,004 ms: the median is 90,002.5 ms, shown as it is.
+        assert data["totals"]["median_time_to_order_s"] == 90.0025
+        assert _rows(data)["reel"]["median_time_to_order_s"] == 90.0025
+
+
 class TestLinkStats:
     async def test_totals_and_a_zero_filled_daily_series(
         self, api: httpx.AsyncClient, shop: Shop

@@ -21,6 +21,7 @@ from tracker.orders import repository
 
 # Shop clocks and ours disagree by seconds; a click "after" its order by less is still its click.
 CLOCK_SKEW = timedelta(minutes=5)
+_MILLISECOND = timedelta(milliseconds=1)
 _REQUIRED_UTM = ("utm_source", "utm_medium", "utm_campaign")
 
 
@@ -29,9 +30,8 @@ def _credit(order: Order, rule: str, link_id: int | None, click: Click | None = 
     order.attribution = rule
     order.link_id = link_id
     order.attributed_click_id = click.id if click else None
-    order.seconds_to_order = (
-        (order.occurred_at - click.clicked_at).total_seconds() if click else None
-    )
+    gap = order.occurred_at - click.clicked_at if click else None
+    order.ms_to_order = round(gap / _MILLISECOND) if gap is not None else None
 
 
 async def attribute(session: AsyncSession, order: Order, window: timedelta) -> None:

@@ -301,14 +301,14 @@ def _by_key(scope: Scope, per_link: Subquery, *columns: Expr) -> AnySelect:
 def _orders_by_key(scope: Scope) -> AnySelect:
     """(key, currency, orders, revenue, click-to-order gaps) of the counted orders.
 
-    Medians do not add up and SQLite has no percentile, so the gaps come back
-    and Python takes the medians. PostgreSQL hash-joins each order to its link
-    and returns the gaps as a float array, in binary: nothing to format or
-    parse. SQLite sorts to group, so it sums each link's orders first (a sort of
-    one row per link for the join, not per order) and returns the gaps as text,
-    its one aggregate of many values.
+    Medians do not add up and SQLite has no percentile, so the gaps (whole
+    milliseconds) come back and Python takes the medians. PostgreSQL hash-joins
+    each order to its link and returns the gaps as an integer array, in binary:
+    nothing to format or parse. SQLite sorts to group, so it sums each link's
+    orders first (a sort of one row per link for the join, not per order) and
+    returns the gaps as text, its one aggregate of many values.
     """
-    gap = Order.seconds_to_order
+    gap = Order.ms_to_order
     if scope.dialect == "postgresql":
         key = _key(scope, Order.occurred_at).label("key")
         gaps = func.array_agg(gap).filter(gap.is_not(None))
@@ -332,8 +332,9 @@ def _orders_by_key(scope: Scope) -> AnySelect:
     )
 
 
-def _median(gaps: list[float]) -> float:
-    return round(statistics.median(gaps), 3)
+def _median_seconds(gaps_ms: list[int]) -> float:
+    """Exact: a gap is whole milliseconds, so the median is one or a half (1.2345 s)."""
+    return statistics.median(gaps_ms) / 1000
 
 
 async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
@@ -343,21 +344,21 @@ async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals]
     """
     query = _orders_by_key(scope)
     found: dict[Any, Totals] = defaultdict(lambda: Totals(orders_by_currency={}, revenue={}))
-    gaps: dict[Any, list[float]] = defaultdict(list)
+    gaps: dict[Any, list[int]] = defaultdict(list)
     for row_key, currency, count, amount, key_gaps in await session.execute(query):
         totals = found[row_key]
         totals.orders += int(count)
         assert totals.orders_by_currency is not None and totals.revenue is not None
         totals.orders_by_currency[currency] = int(count)
         totals.revenue[currency] = int(amount)
-        if key_gaps:  # a list from PostgreSQL, "1.5,20.25" from SQLite
+        if key_gaps:  # a list from PostgreSQL, "1500,20250" from SQLite
             text_gaps = isinstance(key_gaps, str)
-            gaps[row_key].extend(map(float, key_gaps.split(",")) if text_gaps else key_gaps)
+            gaps[row_key].extend(map(int, key_gaps.split(",")) if text_gaps else key_gaps)
     for row_key, key_gaps in gaps.items():
         key_gaps.sort()  # once: the median's own sort then finds one run, and so does the next
-        found[row_key].median_time_to_order_s = _median(key_gaps)
+        found[row_key].median_time_to_order_s = _median_seconds(key_gaps)
     every = sorted(chain.from_iterable(gaps.values()))  # Timsort merges the sorted runs
-    return dict(found), _median(every) if every else None
+    return dict(found), _median_seconds(every) if every else None
 
 
 async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, int]]:
