@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -65,6 +66,18 @@ class Link(Base):
     )
 
 
+def link_key_on_sqlite() -> ForeignKeyConstraint:
+    """The link of a click, a rollup day or a visitor day, checked on SQLite only.
+
+    PostgreSQL checked it row by row, with a query and a lock on the link: half
+    of its CPU per click (46 -> 23 µs). Nothing needs the check: the click
+    writer is these tables' only writer and takes each id from a link row, and
+    links are never deleted, only marked. On SQLite it costs nothing measurable,
+    and dropping it there would rebuild the clicks table.
+    """
+    return ForeignKeyConstraint(["link_id"], ["links.id"]).ddl_if(dialect="sqlite")
+
+
 class LinkTag(Base):
     __tablename__ = "link_tags"
 
@@ -78,10 +91,13 @@ class Click(Base):
     """One GET of a live short link. Holds a visitor hash, never an IP address."""
 
     __tablename__ = "clicks"
-    __table_args__ = (Index("ix_clicks_link_id_clicked_at", "link_id", "clicked_at"),)
+    __table_args__ = (
+        Index("ix_clicks_link_id_clicked_at", "link_id", "clicked_at"),
+        link_key_on_sqlite(),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"))
+    link_id: Mapped[int] = mapped_column(BigIntPK)
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     referrer_host: Mapped[str | None] = mapped_column(String(255))
     referrer: Mapped[str | None] = mapped_column(String(1024))
@@ -241,9 +257,10 @@ class ClickDay(Base):
             "ix_click_days_report", "day", "link_id", "clicks", "bot_clicks", "unique_visitors"
         ).ddl_if(dialect="sqlite"),
         Index("ix_click_days_day", "day").ddl_if(dialect="postgresql"),
+        link_key_on_sqlite(),
     )
 
-    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), primary_key=True)
+    link_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     clicks: Mapped[int] = mapped_column(BigInteger, default=0)
     bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -257,7 +274,8 @@ class VisitorDay(Base):
     """
 
     __tablename__ = "visitor_days"
+    __table_args__ = (link_key_on_sqlite(),)
 
-    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), primary_key=True)
+    link_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
     visitor_hash: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -34,10 +34,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 
 def include_in(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
-    """Alembic's `include_object` for ``dialect``: Alembic ignores `Index.ddl_if`.
+    """Alembic's `include_object` for ``dialect``: Alembic ignores `ddl_if`.
 
-    An index made for the other database only is not part of this one's schema,
-    so neither autogenerate nor the drift test should ask for it.
+    An index or a constraint made for the other database only is not part of
+    this one's schema, so neither autogenerate nor the drift test should ask for it.
     """
 
     def include(item: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:

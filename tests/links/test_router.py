@@ -9,7 +9,7 @@ import pytest
 
 from tests import factories
 from tracker.main import TrackerApp
-from tracker.models import Link, LinkTag
+from tracker.models import Click, Link, LinkTag
 
 SHOP = "https://shop.example.com/products/mug"
 
@@ -300,9 +300,11 @@ class TestUpdate:
 
 class TestDelete:
     async def test_deleted_links_leave_the_api_but_keep_their_slug(
-        self, api: httpx.AsyncClient, app: TrackerApp
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient, app: TrackerApp
     ) -> None:
+        """The row stays: clicks, rollup and visitor days name their link without a foreign key."""
         await factories.create_link(api, slug="gone", tags=["t"])
+        await factories.click(client, "gone", app)
         assert (await api.delete("/api/links/gone")).status_code == 204
         assert (await api.get("/api/links/gone")).status_code == 404
         assert (await api.get("/api/links")).json()["items"] == []
@@ -310,6 +312,7 @@ class TestDelete:
         assert (await api.post("/api/links", json={"url": SHOP, "slug": "gone"})).status_code == 409
         assert await factories.count(app, Link) == 1
         assert await factories.count(app, LinkTag) == 1
+        assert await factories.count(app, Click) == 1
 
 
 class TestBulk:
