@@ -137,8 +137,9 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-# What a report reads of an order besides its time and its link.
-REPORT_COLUMNS = ("status", "is_test", "currency", "amount_minor", "ms_to_order")
+# What a report reads of an order besides its time and its link (has_refunds: whether its
+# refunds must be looked up).
+REPORT_COLUMNS = ("status", "is_test", "currency", "amount_minor", "ms_to_order", "has_refunds")
 REFUNDED_COLUMNS = (
     "occurred_at", "status", "is_test", "link_id", "platform", "shop", "external_id",
 )  # fmt: skip
