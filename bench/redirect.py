@@ -5,7 +5,8 @@
 Needs `wrk` (apt-get install wrk) and, for the PostgreSQL half, the server of
 TRACKER_BENCH_POSTGRES_URL (default: this machine's). Prints req/s, p50 and
 p99 of each, the ratio to the ceiling, the peak RSS of `tracker serve` and of
-its click writer process, how many clicks were in the database when the load
+its click writer process, the CPU per request of each process (PostgreSQL's
+own included), how many clicks were in the database when the load
 stopped and how long the writer took to catch up, and checks that every
 answered redirect was written as a click.
 """
@@ -159,13 +160,28 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def _cpu(stat: str) -> float:
+    """User and system CPU seconds from the text of /proc/<pid>/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU time the processes have used so far."""
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(_cpu(Path(f"/proc/{pid}/stat").read_text()) for pid in pids)
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL server process (its backends and helpers)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        if text.split("(", 1)[1].rsplit(")", 1)[0] == "postgres":
+            found[int(stat.parent.name)] = _cpu(text)
+    return found
 
 
 @dataclass
@@ -178,6 +194,7 @@ class Run:
     catch_up: float | None  # seconds after the load until every click was in the database
     cpu_serve_us: float  # CPU per answered request, µs: the serving process
     cpu_writer_us: float  # and the writer process, until it caught up
+    cpu_postgres_us: float  # and PostgreSQL's processes meanwhile (idle ones: about 0)
 
 
 def measure(
@@ -198,7 +215,7 @@ def measure(
             setup(base)
         warm = run_wrk(base, script, 3, args.connections)
         writers = children(server.pid)
-        cpu_before = cpu_seconds([server.pid]), cpu_seconds(writers)
+        cpu_before = cpu_seconds([server.pid]), cpu_seconds(writers), postgres_cpu()
         load = run_wrk(base, script, args.duration, args.connections)
         cpu_serve = cpu_seconds([server.pid]) - cpu_before[0]
         ended = time.monotonic()
@@ -211,6 +228,8 @@ def measure(
                 time.sleep(0.2)
             catch_up = time.monotonic() - ended
         cpu_writer = cpu_seconds(writers) - cpu_before[1]
+        # Backends that ended meanwhile are left out; the tracker's pool keeps its own.
+        cpu_postgres = sum(cpu - cpu_before[2].get(pid, 0) for pid, cpu in postgres_cpu().items())
         rss = peak_rss_mb(server.pid)
         rss_writer = sum(peak_rss_mb(child) for child in writers)
     finally:
@@ -218,13 +237,14 @@ def measure(
         server.wait(timeout=600)
     print(
         f"{name:<22} {load.rps:>10.0f} req/s  p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  non-3xx/errors {load.bad}  peak RSS {rss:6.1f} MB (+ writer {rss_writer:.1f} MB)"
-        f"  CPU per request {cpu_serve * 1e6 / load.requests:.1f} µs (+ writer {cpu_writer * 1e6 / load.requests:.1f} µs)",
+        f"  CPU per request {cpu_serve * 1e6 / load.requests:.1f} µs (+ writer {cpu_writer * 1e6 / load.requests:.1f} µs"
+        f", + PostgreSQL {cpu_postgres * 1e6 / load.requests:.1f} µs)",
         flush=True,
     )
     per_request = 1e6 / load.requests
     return Run(
         warm, load, rss, rss_writer, written_at_end, catch_up,
-        cpu_serve * per_request, cpu_writer * per_request,
+        cpu_serve * per_request, cpu_writer * per_request, cpu_postgres * per_request,
     )  # fmt: skip
 
 
