@@ -333,7 +333,7 @@ def _orders_by_key(scope: Scope) -> AnySelect:
 
 
 def _median_seconds(gaps_ms: list[int]) -> float:
-    """Exact: a gap is whole milliseconds, so the median is one or a half (1.2345 s)."""
+    """Exact: gaps are whole milliseconds, so a median is a whole or a half one (1.2345 s)."""
     return statistics.median(gaps_ms) / 1000
 
 
