@@ -146,11 +146,15 @@ async def shop(app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClien
     ):
         response = await api.post("/api/spend", json={"date": today.isoformat(), **spend})
         assert response.status_code == 201, response.text
-    window = {
+    return Shop(today, _around(today))
+
+
+def _around(today: date) -> dict[str, str]:
+    """A report window from yesterday to tomorrow: orders placed after their clicks fall in it."""
+    return {
         "from": (today - timedelta(days=1)).isoformat(),
         "to": (today + timedelta(days=1)).isoformat(),
     }
-    return Shop(today, window)
 
 
 async def _stats(api: httpx.AsyncClient, shop: Shop, **params: str) -> dict[str, Any]:
@@ -394,8 +398,7 @@ class TestMedianTimeToOrder:
         for order_id, click, gap in (("M1", first, 90_001_400), ("M2", second, 90_003_600)):
             at = await _clicked_at(app, click) + timedelta(microseconds=gap)
             await _order(client, order_id, at, "10.00", "EUR", click_id=click)
-        today = datetime.now(UTC).date()
-        window = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
+        window = _around(datetime.now(UTC).date())
         response = await api.get("/api/stats", params={"group_by": "link", **window})
         assert response.status_code == 200, response.text
         data = response.json()

@@ -30,8 +30,9 @@ def _credit(order: Order, rule: str, link_id: int | None, click: Click | None = 
     order.attribution = rule
     order.link_id = link_id
     order.attributed_click_id = click.id if click else None
-    gap = order.occurred_at - click.clicked_at if click else None
-    order.ms_to_order = round(gap / _MILLISECOND) if gap is not None else None
+    order.ms_to_order = (
+        round((order.occurred_at - click.clicked_at) / _MILLISECOND) if click else None
+    )
 
 
 async def attribute(session: AsyncSession, order: Order, window: timedelta) -> None:
