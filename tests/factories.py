@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,7 +13,8 @@ import httpx
 from sqlalchemy import func, select
 
 from tracker import auth
-from tracker.db import Base
+from tracker.clicks.record import ClickRecord, Query
+from tracker.db import Base, unix_micros
 from tracker.main import TrackerApp
 from tracker.models import Click
 
@@ -26,6 +28,25 @@ DESKTOP_CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 )
+
+
+def click_record(
+    click_id: str,
+    link_id: int,
+    at: datetime,
+    *,
+    user_agent: str = IPHONE,
+    referrer: str | None = None,
+    visitor_hash: str = "0" * 32,
+    country: str | None = None,
+    query: Query | None = None,
+    is_bot: bool | None = None,
+) -> ClickRecord:
+    """A click as a redirect journals it, at ``at``."""
+    return ClickRecord(
+        click_id, link_id, unix_micros(at), user_agent, referrer, visitor_hash, country, query,
+        is_bot,
+    )  # fmt: skip
 
 
 async def create_api_key(app: TrackerApp, name: str = "tests") -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from tracker.clicks.journal import ClickJournal, ClickRecord
+from tracker.clicks.journal import ClickJournal
+from tracker.clicks.record import ClickRecord
 from tracker.clicks.salts import DailySalts
 from tracker.clicks.writer import WRITE_ERRORS, ClickWriter, write_records
 from tracker.config import Settings
@@ -52,7 +53,7 @@ class Runtime:
             await write_records(self.engine, [record], self.settings)
         except WRITE_ERRORS as exc:
             log.warning("synchronous click write failed, journaled instead: %s", exc)
-            self.journal.append_record(record)
+            self.journal.append(record)
 
     async def flush_clicks(self) -> None:
         """Every click appended so far, in the database (needs the writer thread)."""

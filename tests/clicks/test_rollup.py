@@ -11,7 +11,6 @@ import httpx
 from tests import factories
 from tests.test_cli import tracker
 from tracker.clicks import rollup
-from tracker.clicks.journal import PendingClick
 from tracker.config import Settings
 from tracker.main import TrackerApp, create_app
 from tracker.models import ClickDay, Link
@@ -36,16 +35,13 @@ async def _clicks(app: TrackerApp, api: httpx.AsyncClient, repeat: int = 1) -> N
         for n, moment in enumerate(MOMENTS):
             for link in links:
                 app.runtime.journal.append(
-                    PendingClick(
-                        id=f"c{n}-{link.id}",
-                        link_id=link.id,
-                        clicked_at=datetime.fromisoformat(moment),
+                    factories.click_record(
+                        f"c{n}-{link.id}",
+                        link.id,
+                        datetime.fromisoformat(moment),
                         user_agent=factories.IPHONE if n % 3 else "curl/8.0",
-                        referrer=None,
                         # Hashes change with the day's salt, as real ones do.
                         visitor_hash=f"{moment[:10]}-{n % 2}".rjust(32, "0"),
-                        country=None,
-                        query=None,
                     )
                 )
         await app.runtime.flush_clicks()

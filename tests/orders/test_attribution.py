@@ -9,7 +9,6 @@ import httpx
 
 from tests import factories, platforms
 from tests.test_cli import tracker
-from tracker.clicks.journal import PendingClick
 from tracker.config import Settings
 from tracker.main import TrackerApp
 from tracker.models import Click, Delivery, Link, Order
@@ -152,15 +151,12 @@ class TestLateClicks:
         (order,) = await factories.rows(app, Order)
         assert order.attribution == "none"
         app.runtime.journal.append(
-            PendingClick(
-                id="click-from-the-spool-0001",
-                link_id=link.id,
-                clicked_at=now - timedelta(minutes=3),
+            factories.click_record(
+                "click-from-the-spool-0001",
+                link.id,
+                now - timedelta(minutes=3),
                 user_agent=factories.IPHONE,
-                referrer=None,
                 visitor_hash="0" * 32,
-                country=None,
-                query=None,
             )
         )
         await app.runtime.flush_clicks()

@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from tests import factories, platforms
-from tracker.clicks.journal import PendingClick
 from tracker.main import TrackerApp
 from tracker.models import Click, Link
 
@@ -481,15 +480,12 @@ class TestTimeZones:
         (link,) = await factories.rows(app, Link)
         for n, moment in enumerate(moments):
             app.runtime.journal.append(
-                PendingClick(
-                    id=f"tz-click-{n}",
-                    link_id=link.id,
-                    clicked_at=datetime.fromisoformat(moment),
+                factories.click_record(
+                    f"tz-click-{n}",
+                    link.id,
+                    datetime.fromisoformat(moment),
                     user_agent=CHROME,
-                    referrer=None,
                     visitor_hash=f"{n:032d}",
-                    country=None,
-                    query=None,
                 )
             )
         await app.runtime.flush_clicks()

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.clicks.journal import ClickRecord
+from tracker.clicks.record import ClickRecord
 from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
 from tracker.db import from_unix_micros
 
@@ -64,17 +64,27 @@ def click_rows(records: Iterable[ClickRecord], postgres: bool) -> list[tuple[Any
     """
     stamp = from_unix_micros if postgres else _sqlite_time
     rows = []
-    for click_id, link_id, micros, agent, referrer, visitor, country, query, is_bot in records:
+    for record in records:
+        agent = record.user_agent
         parsed = read_user_agent(agent)
-        referrer = referrer[:MAX_REFERRER] if referrer else None
+        referrer = record.referrer[:MAX_REFERRER] if record.referrer else None
+        is_bot = parsed.is_bot if record.is_bot is None else record.is_bot
         rows.append(
             (
-                click_id, link_id, stamp(micros), referrer_host(referrer), referrer,
-                agent[:MAX_USER_AGENT] or None, parsed.device_type, parsed.browser, parsed.os,
-                parsed.is_bot if is_bot is None else is_bot, visitor, country, _query_json(query),
+                record.id, record.link_id, stamp(record.clicked_at_us), referrer_host(referrer),
+                referrer, agent[:MAX_USER_AGENT] or None, parsed.device_type, parsed.browser,
+                parsed.os, is_bot, record.visitor_hash, record.country, _query_json(record.query),
             )
         )  # fmt: skip
     return rows
+
+
+_IS_BOT = CLICK_COLUMNS.index("is_bot")
+
+
+def bot_flags(rows: Iterable[tuple[Any, ...]]) -> list[bool]:
+    """Each row's is_bot, as `click_rows` decided it from the user agent or the redirect."""
+    return [row[_IS_BOT] for row in rows]
 
 
 def _same_row(row: tuple[Any, ...]) -> tuple[Any, ...]:

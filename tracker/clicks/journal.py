@@ -17,17 +17,20 @@ The files, all in `TRACKER_SPOOL_DIR`:
 - `clicks-<nanoseconds>-<pid>-<count>.journal`: sealed (fsynced, renamed) every
   `click_flush_interval` seconds or 1 MB; the writer's input, oldest first.
 
-Each file is MAGIC, then frames: payload length, CRC-32, and the marshal'd list
-of the clicks of one loop turn (marshal: the standard library's fastest codec
-for tuples of plain values; the files are local and only this service writes
-them). A frame torn by a machine crash fails its check and ends the reading.
+Each file starts with `tracker-clicks/<version>\n`, then frames: payload
+length, CRC-32, and the marshal'd list of the clicks of one loop turn, each a
+tuple of `ClickRecord`'s fields in the layout of that version (marshal: the
+standard library's fastest codec for tuples of plain values; the files are
+local and only this service writes them). A frame torn by a machine crash
+fails its check and ends the reading. A file of a version this code does not
+know (written by a newer Tracker, say) is never guessed at: the writer sets it
+aside for a person.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import logging
 import marshal
 import os
@@ -36,84 +39,48 @@ import struct
 import time
 import zlib
 from collections import Counter
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from tracker.db import from_unix_micros, unix_micros
+from tracker.clicks.record import ClickRecord
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"tracker-clicks/1\n"
+VERSION = 1
+_HEADER = b"tracker-clicks/"
+MAGIC = _HEADER + str(VERSION).encode() + b"\n"
+# Each version's layout, read into today's ClickRecord. Version 1 is ClickRecord's own.
+_LAYOUTS: dict[int, Callable[[tuple[Any, ...]], ClickRecord]] = {1: ClickRecord._make}
 SEAL_BYTES = 1 << 20
 SEALED_PATTERN = "clicks-*.journal"
 ACTIVE_PATTERN = "active-*.journal"
 _FRAME = struct.Struct("<II")
 _RETRY_SECONDS = 1.0
 
-# id, link_id, clicked_at in Unix microseconds, user_agent, referrer, visitor_hash, country,
-# query, is_bot: what the redirect journals and the writer reads, in plain values.
-ClickRecord = tuple[Any, ...]
+
+class NotAJournal(ValueError):
+    """A file the writer must not read: not a journal, or of a version this code does not know."""
 
 
-class PendingClick(NamedTuple):
-    """A click as the redirect saw it: no IP address, the user agent not yet parsed."""
-
-    id: str
-    link_id: int
-    clicked_at: datetime
-    user_agent: str
-    referrer: str | None
-    visitor_hash: str
-    country: str | None
-    query: tuple[tuple[str, str], ...] | None  # the UTM parameters of the short URL
-    # Known at request time only for links with max_clicks, which must count humans.
-    is_bot: bool | None = None
-
-    def to_record(self) -> ClickRecord:
-        """Plain values marshal takes (and the garbage collector does not track)."""
-        return (
-            self.id,
-            self.link_id,
-            unix_micros(self.clicked_at),
-            self.user_agent,
-            self.referrer,
-            self.visitor_hash,
-            self.country,
-            self.query,
-            self.is_bot,
-        )
-
-    @classmethod
-    def from_record(cls, record: ClickRecord) -> PendingClick:
-        click_id, link_id, micros, *rest = record
-        return cls(click_id, link_id, from_unix_micros(micros), *rest)
-
-    @classmethod
-    def from_json(cls, line: str) -> PendingClick:
-        """A line of the JSON spool files earlier versions wrote; they outlive upgrades."""
-        data = json.loads(line)
-        data["clicked_at"] = datetime.fromisoformat(data["clicked_at"])
-        query = data.get("query")
-        if query:  # pairs; a dict in the oldest files
-            data["query"] = tuple(
-                (key, value) for key, value in (query.items() if isinstance(query, dict) else query)
-            )
-        return cls(**data)
-
-
-def read_journal(path: Path) -> list[PendingClick]:
-    return [PendingClick.from_record(record) for record in read_records(path)]
+def _layout(path: Path, data: bytes) -> tuple[Callable[[tuple[Any, ...]], ClickRecord], int]:
+    """The reader for the file's version, and where its frames start."""
+    if not data.startswith(_HEADER):
+        raise NotAJournal(f"{path.name} is not a click journal")
+    line_end = data.find(b"\n", len(_HEADER), len(_HEADER) + 16)
+    version = data[len(_HEADER) : line_end]
+    read = _LAYOUTS.get(int(version)) if line_end > 0 and version.isdigit() else None
+    if read is None:
+        shown = version.decode("ascii", "replace") if line_end > 0 else "?"
+        raise NotAJournal(f"{path.name} is a version {shown} journal; this Tracker reads {VERSION}")
+    return read, line_end + 1
 
 
 def read_records(path: Path) -> list[ClickRecord]:
-    """Every click of a journal file (as `PendingClick.to_record` lays it out), up to a torn
-    frame if a crash left one."""
+    """Every click of a journal file, up to a torn frame if a crash left one."""
     data = path.read_bytes()
-    if not data.startswith(MAGIC):
-        raise ValueError(f"{path.name} is not a click journal")
+    read, offset = _layout(path, data)
     clicks: list[ClickRecord] = []
-    offset = len(MAGIC)
     while offset < len(data):
         start = offset + _FRAME.size
         length, checksum = _FRAME.unpack_from(data, offset) if start <= len(data) else (0, 0)
@@ -124,7 +91,7 @@ def read_records(path: Path) -> list[ClickRecord]:
                 path.name, offset, len(data) - offset,
             )  # fmt: skip
             break
-        clicks += marshal.loads(payload)
+        clicks += map(read, marshal.loads(payload))
         offset = start + length
     return clicks
 
@@ -218,16 +185,12 @@ class ClickJournal:
         self._turn_written.set_result(None)
         self._open_file()
 
-    def append(self, click: PendingClick) -> None:
-        self.append_record(click.to_record())
-
-    def append_record(self, record: ClickRecord) -> None:
-        """A click as `PendingClick.to_record` lays it out; the redirect builds it directly."""
+    def append(self, record: ClickRecord) -> None:
         if self._loop is None:
             raise RuntimeError("the click journal is not open")
         self._buffer.append(record)
-        if record[8] is False:  # is_bot: counted only for links with max_clicks
-            self._humans[record[1]] += 1
+        if record.is_bot is False:  # known only for links with max_clicks, which count humans
+            self._humans[record.link_id] += 1
         if not self._write_scheduled:
             self._write_scheduled = True
             self._turn_written = self._loop.create_future()
@@ -245,7 +208,7 @@ class ClickJournal:
         turn was cancelled (its client went away), this one writes the turn now
         and goes on.
         """
-        self.append_record(record)
+        self.append(record)
         try:
             await self._turn_written
         except asyncio.CancelledError:
@@ -322,7 +285,7 @@ class ClickJournal:
         """The buffer into the open file; False (and a retry scheduled) if the disk refused."""
         if not self._buffer:
             return True
-        payload = marshal.dumps(self._buffer)
+        payload = marshal.dumps([tuple(record) for record in self._buffer])
         frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
         try:
             _write_all(self._fd, frame)

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tracker import logs
 from tracker.clicks import bulk, journal, rollup, visitor
 from tracker.clicks.figures import Figures
-from tracker.clicks.journal import ClickRecord, PendingClick
+from tracker.clicks.record import ClickRecord
 from tracker.config import Settings, get_settings
 from tracker.db import create_engine, create_sessionmaker
 from tracker.orders import attribution
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 WRITE_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 _MAX_BACKOFF = 5.0
-_LEGACY_SPOOL = "clicks-*.jsonl"
+SET_ASIDE = ".set-aside"  # the suffix of journal files the writer will not read
 
 
 async def write_records(engine: AsyncEngine, records: list[ClickRecord], settings: Settings) -> int:
@@ -69,16 +69,16 @@ async def write_records(engine: AsyncEngine, records: list[ClickRecord], setting
     async with engine.begin() as connection:
         inserted = await bulk.insert_clicks(connection, rows)
         fresh = [
-            (record[1], record[2], row[9], row[10])  # link, microseconds, is_bot, visitor hash
-            for record, row in zip(records, rows, strict=True)
-            if row[0] in inserted
+            (record.link_id, record.clicked_at_us, is_bot, record.visitor_hash)
+            for record, is_bot in zip(records, bulk.bot_flags(rows), strict=True)
+            if record.id in inserted
         ]
         await rollup.add(connection, fresh, ZoneInfo(settings.report_timezone))
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             await attribution.attribute_late_clicks(
                 session,
-                [record[0] for record in records],
+                [record.id for record in records],
                 timedelta(days=settings.attribution_window_days),
             )
     except WRITE_ERRORS as exc:
@@ -165,19 +165,17 @@ class ClickWriter:
         async with self._passing:
             journal.seal_orphans(self._directory)
             for path in sorted(self._directory.glob(journal.SEALED_PATTERN)):
-                await self._write_file(path, journal.read_records)
-            for path in sorted(self._directory.glob(_LEGACY_SPOOL)):
-                await self._write_file(path, _read_legacy_spool)
+                await self._write_file(path)
 
-    async def _write_file(self, path: Path, read: Callable[[Path], list[ClickRecord]]) -> None:
+    async def _write_file(self, path: Path) -> None:
         try:
-            clicks = read(path)
+            clicks = journal.read_records(path)
         except FileNotFoundError:
             return
-        except ValueError as exc:
-            # Not ours or damaged beyond its first frame: set aside for a person, not retried.
-            log.error("%s unreadable, renamed to .broken: %s", path.name, exc)
-            path.rename(path.with_name(path.name + ".broken"))
+        except journal.NotAJournal as exc:
+            # Not ours, or of a version we do not know: set aside for a person, not retried.
+            log.error("%s renamed to %s: %s", path.name, path.name + SET_ASIDE, exc)
+            path.rename(path.with_name(path.name + SET_ASIDE))
             return
         for start in range(0, len(clicks), self._batch_size):
             await self._write_batch(clicks[start : start + self._batch_size])
@@ -232,11 +230,6 @@ class ClickWriter:
 async def _on(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None]) -> None:
     """Run ``work`` on ``loop`` (another thread's) and wait for it on the caller's."""
     await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
-
-
-def _read_legacy_spool(path: Path) -> list[ClickRecord]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [PendingClick.from_json(line).to_record() for line in lines if line]
 
 
 def run_process(settings: Settings, exit_with_parent: bool) -> None:

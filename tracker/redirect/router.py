@@ -17,7 +17,7 @@ import time
 from starlette.types import Scope, Send
 
 from tracker.clicks import visitor
-from tracker.clicks.journal import ClickRecord
+from tracker.clicks.record import ClickRecord
 from tracker.clicks.salts import NANOSECONDS_A_DAY
 from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
 from tracker.redirect.cache import LOOKUP_ERRORS, UNKNOWN, CachedLink, Unknown
@@ -174,7 +174,7 @@ class RedirectHandler:
         now_ns: int,
         query: tuple[tuple[str, str], ...] | None,
     ) -> ClickRecord | None:
-        """The click as `PendingClick.to_record` lays it out; None from an ignored network."""
+        """The click to journal; None from an ignored network."""
         headers = _headers(scope, self._country_header)
         peer = scope.get("client")
         address = visitor.client_address(
@@ -189,7 +189,7 @@ class RedirectHandler:
             if not is_bot:
                 link.human_clicks += 1
         salt = self._salts.for_unix_day(now_ns // NANOSECONDS_A_DAY)
-        return (
+        return ClickRecord(
             click_id,
             link.id,
             now_ns // 1000,
