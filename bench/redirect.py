@@ -284,7 +284,7 @@ def tracker_env(database_url: str, workdir: Path) -> dict[str, str]:
 
 def count_clicks(database_url: str) -> int:
     async def count() -> int:
-        from tracker.db import create_engine
+        from tracker.db.engine import create_engine
 
         engine = create_engine(database_url)
         async with engine.connect() as connection:

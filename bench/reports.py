@@ -34,9 +34,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tracker import schema
 from tracker.clicks import rollup
 from tracker.config import Settings
+from tracker.db import migrate
 from tracker.main import create_app
 
 POSTGRES_ADMIN = os.environ.get(
@@ -119,7 +119,7 @@ class Target:
                 POSTGRES_ADMIN.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0]
                 + f"/{self.name}"
             )
-        schema.upgrade(self.url)
+        migrate.upgrade(self.url)
 
     def copy(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
         if self.kind == "sqlite":
@@ -328,12 +328,12 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
 
 
 async def rebuild_rollup(url: str) -> float:
-    from tracker.db import create_engine, create_sessionmaker
+    from tracker.db.engine import create_engine, create_sessionmaker
 
     engine = create_engine(url)
     started = time.perf_counter()
     async with create_sessionmaker(engine)() as session, session.begin():
-        await rollup.rebuild(session, ZoneInfo("UTC"), engine.dialect.name)
+        await rollup.rebuild(session, ZoneInfo("UTC"))
     # Statistics, and on PostgreSQL the visibility map that autovacuum keeps on a live
     # database (index-only scans need it): the state reports run in, not a fresh load's.
     statement = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"

@@ -9,9 +9,9 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from tracker import schema
 from tracker.config import Settings, normalize_database_url
-from tracker.db import create_engine
+from tracker.db import migrate
+from tracker.db.engine import create_engine
 from tracker.models import Base
 
 config = context.config
@@ -39,7 +39,7 @@ def _run(connection: Connection) -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
-            include_object=schema.include_in(connection.dialect.name),
+            include_object=migrate.include_in(connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -20,11 +20,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests import factories, platforms
-from tracker import schema
 from tracker.config import Settings
-from tracker.db import create_engine
-from tracker.main import TrackerApp, create_app
+from tracker.db import migrate
+from tracker.db.engine import create_engine
+from tracker.main import create_app
 from tracker.models import Base
+from tracker.server.dispatch import TrackerApp
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TRACKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -65,11 +66,11 @@ def database_url(
     """A database migrated by Alembic to head, for the whole session."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'tracker.db'}"
-        schema.upgrade(url)
+        migrate.upgrade(url)
         yield url
         return
     for url in _postgres_database():
-        schema.upgrade(url)
+        migrate.upgrade(url)
         yield url
 
 

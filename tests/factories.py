@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from tracker import auth
 from tracker.clicks.record import ClickRecord, Query
-from tracker.db import Base, unix_micros
-from tracker.main import TrackerApp
+from tracker.clock import unix_micros
+from tracker.db.types import Base
 from tracker.models import Click
+from tracker.server.dispatch import TrackerApp
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from tracker.db import create_engine, create_sessionmaker
+from tracker.db.engine import create_engine, create_sessionmaker
 from tracker.models import Click
 
 

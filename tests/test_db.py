@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tracker.db import create_engine
+from tracker.db.engine import create_engine
 
 # PostgreSQL: asyncpg prepares every statement, and a generic plan ignores a report's
 # date range. SQLite: write-ahead logging, so reports read while the writer writes.

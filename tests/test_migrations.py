@@ -11,13 +11,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from tracker import schema
-from tracker.db import create_engine
+from tracker.db import migrate
+from tracker.db.engine import create_engine
 from tracker.models import Base
 
 
 def _diff(connection: Connection) -> list[Any]:
-    options = {"compare_type": True, "include_object": schema.include_in(connection.dialect.name)}
+    options = {"compare_type": True, "include_object": migrate.include_in(connection.dialect.name)}
     context = MigrationContext.configure(connection, opts=options)
     return list(compare_metadata(context, Base.metadata))
 
@@ -48,11 +48,11 @@ class TestMigrations:
 
 def _upgrade_from(revision: str, database_url: str, statements: str) -> None:
     """Run ``statements`` on the schema as it was at ``revision``, then upgrade to the head."""
-    command.downgrade(schema.alembic_config(database_url), revision)
+    command.downgrade(migrate.alembic_config(database_url), revision)
     try:
         asyncio.run(_run(database_url, statements))
     finally:
-        schema.upgrade(database_url)
+        migrate.upgrade(database_url)
 
 
 _GAPS_IN_SECONDS = """

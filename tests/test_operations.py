@@ -17,8 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import factories, platforms, servers
 from tracker import logs
 from tracker.config import Settings
-from tracker.main import TrackerApp, create_app
+from tracker.db.engine import dialect_of
+from tracker.main import create_app
 from tracker.models import Click
+from tracker.server.dispatch import TrackerApp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +43,7 @@ class TestProbes:
     async def test_readyz_is_503_when_the_database_is_away(self, settings: Settings) -> None:
         url = (
             "sqlite+aiosqlite:////nonexistent-dir/x.db"
-            if settings.is_sqlite
+            if dialect_of(settings.database_url) == "sqlite"
             else "postgresql+asyncpg://postgres@127.0.0.1:9/x"
         )
         away = create_app(settings.model_copy(update={"database_url": url}))

@@ -15,7 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker.db import SessionDep, utcnow
+from tracker.clock import utcnow
+from tracker.db.session import SessionDep
 from tracker.errors import NotFound, Unauthorized
 from tracker.models import ApiKey
 

@@ -9,7 +9,7 @@ import os
 import signal
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
@@ -20,12 +20,12 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker import auth, logs, schema
+from tracker import auth, logs
 from tracker.clicks import rollup
-from tracker.clicks.writer import WriterProcess
-from tracker.clicks.writer import run_process as run_writer_process
+from tracker.clock import as_utc
 from tracker.config import Settings, get_settings
-from tracker.db import create_engine, create_sessionmaker
+from tracker.db import migrate
+from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
 from tracker.errors import TrackerError
 from tracker.orders import repository as orders_repository
 from tracker.orders import service as orders_service
@@ -33,6 +33,8 @@ from tracker.orders.events import describe
 from tracker.reports import export as reports_export
 from tracker.reports import service as reports_service
 from tracker.reports.queries import Dimension
+from tracker.server.writer_host import WriterProcess
+from tracker.server.writer_host import run_process as run_writer_process
 from tracker.spend import service as spend_service
 from tracker.spend.schemas import SpendCreate
 
@@ -67,7 +69,7 @@ def _settings() -> Settings:
 def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Migrate to head (so every command works on a fresh install), then run ``work``."""
     settings = _settings()
-    schema.upgrade(settings.database_url)
+    migrate.upgrade(settings.database_url)
 
     async def run() -> T:
         engine = create_engine(settings.database_url)
@@ -92,7 +94,7 @@ def serve(
 ) -> None:
     """Migrate the schema to head, then serve the redirects and the API."""
     settings = _settings()
-    schema.upgrade(settings.database_url)  # once, before any worker starts
+    migrate.upgrade(settings.database_url)  # once, before any worker starts
     received: list[int] = []
     with contextlib.ExitStack() as removed_at_exit:
         if workers > 1:
@@ -165,7 +167,7 @@ def show_config() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply the migrations up to REVISION (default: head)."""
-    schema.upgrade(_settings().database_url, revision)
+    migrate.upgrade(_settings().database_url, revision)
     typer.echo(f"database at {revision}")
 
 
@@ -235,7 +237,7 @@ def reattribute(
 ) -> None:
     """Recompute orders and their attribution from the stored webhook bodies."""
     settings = _settings()
-    start = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    start = as_utc(since) if since is not None else None
 
     async def run(session: AsyncSession) -> tuple[int, int]:
         return await orders_service.reattribute(session, settings, start)
@@ -296,7 +298,7 @@ def stats(
     async def run(session: AsyncSession) -> dict[str, Any]:
         scope = reports_service.scope_for(
             settings,
-            dialect=session.get_bind().dialect.name,
+            dialect=dialect_of(session),
             start=start,
             end=end,
             tz=tz,
@@ -319,8 +321,7 @@ def rollup_rebuild() -> None:
     settings = _settings()
 
     async def run(session: AsyncSession) -> int:
-        dialect = session.get_bind().dialect.name
-        return await rollup.rebuild(session, ZoneInfo(settings.report_timezone), dialect)
+        return await rollup.rebuild(session, ZoneInfo(settings.report_timezone))
 
     days = _with_session(run)
     typer.echo(f"rollup rebuilt: {days} link-days in {settings.report_timezone}")

@@ -1,4 +1,4 @@
-"""Prometheus metrics, and the `/metrics` endpoint that exposes them.
+"""Prometheus metrics that every layer counts into (`/metrics` serves them: server/operations.py).
 
 Labels are small fixed sets (status codes, platforms, outcomes, route
 templates): never a slug, a key, an address or anything a visitor sends.
@@ -11,21 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-
-from tracker.clicks.figures import WriterCollector
+from prometheus_client import Counter, Histogram
 
 REDIRECTS = Counter("tracker_redirects", "Short-link answers, by status", ["status"])
 WEBHOOKS = Counter(
@@ -44,8 +31,6 @@ LINK_LOOKUP_SECONDS = Histogram(
     "Database lookups of slugs the redirect did not hold in memory",
     buckets=_SECONDS_BUCKETS,
 )
-
-router = APIRouter(tags=["operations"])
 
 
 class RedirectCounts:
@@ -81,19 +66,3 @@ REDIRECT_COUNTS = RedirectCounts()
 @functools.cache
 def request_histogram(method: str, route: str, status: int) -> Histogram:
     return REQUEST_SECONDS.labels(method, route, str(status))
-
-
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics(request: Request) -> Response:
-    """Prometheus text format."""
-    REDIRECT_COUNTS.flush()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = REGISTRY
-    runtime = request.app.state.runtime
-    writer = CollectorRegistry(auto_describe=False)
-    writer.register(WriterCollector(runtime.settings.spool_dir, runtime.journal.queued))
-    body = generate_latest(registry) + generate_latest(writer)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)

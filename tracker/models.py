@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tracker.db import Base, BigIntPK, UTCDateTime, utcnow
+from tracker.clock import utcnow
+from tracker.db.types import Base, BigIntPK, UTCDateTime
 
 
 class ApiKey(Base):

@@ -12,10 +12,12 @@ from tests import factories
 from tests.test_cli import tracker
 from tracker.clicks import rollup
 from tracker.config import Settings
-from tracker.main import TrackerApp, create_app
+from tracker.db.engine import dialect_of
+from tracker.main import create_app
 from tracker.models import ClickDay, Link
 from tracker.reports import queries
 from tracker.reports.queries import Scope
+from tracker.server.dispatch import TrackerApp
 
 MOMENTS = [
     "2026-11-19T10:00:00+00:00",
@@ -55,7 +57,7 @@ def _scope(
         end,
         ZoneInfo(tz),
         group_by,
-        app.runtime.engine.dialect.name,
+        dialect_of(app.runtime.engine),
         rollup_zone=app.runtime.settings.report_timezone,
     )
 

@@ -19,16 +19,19 @@ from tests import factories
 from tracker.clicks import journal
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
-from tracker.clicks.writer import SET_ASIDE, WRITE_ERRORS, ClickWriter
+from tracker.clicks.writer import SET_ASIDE
+from tracker.clock import utcnow
 from tracker.config import Settings
-from tracker.db import utcnow
-from tracker.main import TrackerApp, create_app
+from tracker.db.engine import DATABASE_ERRORS, dialect_of
+from tracker.main import create_app
 from tracker.models import Click, Link
+from tracker.server.dispatch import TrackerApp
+from tracker.server.writer_host import WriterThread, click_writer
 
 
 def _unreachable(settings: Settings) -> str:
     """A URL of the same kind as the test database, where no database answers."""
-    if settings.is_sqlite:
+    if dialect_of(settings.database_url) == "sqlite":
         return "sqlite+aiosqlite:////nonexistent-directory/tracker.db"
     return "postgresql+asyncpg://postgres@127.0.0.1:9/nothing"
 
@@ -220,18 +223,19 @@ class TestOutage:
     ) -> None:
         link_id = await _link_id(app, api)
         await app.runtime.click_writer.stop()  # type: ignore[union-attr]
-        away = ClickWriter(settings.model_copy(update={"database_url": _unreachable(settings)}))
+        unreachable = settings.model_copy(update={"database_url": _unreachable(settings)})
+        away = WriterThread(click_writer(unreachable))
         away.start()
         sent = _clicks(link_id, 12)
         for click in sent:
             app.runtime.journal.append(click)
         await app.runtime.journal.seal()
-        with pytest.raises(WRITE_ERRORS):
+        with pytest.raises(DATABASE_ERRORS):
             await away.flush()
         assert journal.waiting(settings.spool_dir) == 12
         await away.stop()  # the database is still away at shutdown: the files stay
 
-        back = ClickWriter(settings)
+        back = WriterThread(click_writer(settings))
         back.start()
         await back.flush()
         await back.stop()

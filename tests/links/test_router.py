@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests import factories
-from tracker.main import TrackerApp
 from tracker.models import Click, Link, LinkTag
+from tracker.server.dispatch import TrackerApp
 
 SHOP = "https://shop.example.com/products/mug"
 

@@ -10,9 +10,9 @@ import httpx
 from tests import factories, platforms
 from tests.test_cli import tracker
 from tracker.config import Settings
-from tracker.main import TrackerApp
 from tracker.models import Click, Delivery, Link, Order
 from tracker.orders import service
+from tracker.server.dispatch import TrackerApp
 
 SPRING = {"utm_source": "instagram", "utm_medium": "social", "utm_campaign": "spring"}
 

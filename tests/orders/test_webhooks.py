@@ -11,8 +11,9 @@ import pytest
 
 from tests import factories, platforms
 from tracker.config import Settings
-from tracker.main import TrackerApp, create_app
+from tracker.main import create_app
 from tracker.models import Delivery, Order, Refund
+from tracker.server.dispatch import TrackerApp
 
 BIG = b'{"x": "' + b"y" * (1_048_576 + 10) + b'"}'
 

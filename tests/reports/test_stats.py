@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests import factories, platforms
-from tracker.main import TrackerApp
 from tracker.models import Click, Link
+from tracker.server.dispatch import TrackerApp
 
 CHROME = factories.DESKTOP_CHROME
 IPHONE = factories.IPHONE
@@ -193,7 +193,8 @@ class TestTotals:
     async def test_test_orders_count_when_accepted(
         self, api: httpx.AsyncClient, app: TrackerApp, shop: Shop
     ) -> None:
-        app.runtime.settings = app.runtime.settings.model_copy(update={"accept_test_orders": True})
+        accepting = app.runtime.settings.model_copy(update={"accept_test_orders": True})
+        app.api.state.settings = accepting  # what the API's SettingsDep reads
         data = await _stats(api, shop)
         assert data["totals"]["orders"] == 6
         assert data["totals"]["revenue"]["EUR"] == "144.90"

@@ -10,8 +10,8 @@ import pytest
 from tests import factories
 from tests.test_cli import tracker
 from tracker.config import Settings
-from tracker.main import TrackerApp
 from tracker.models import Spend
+from tracker.server.dispatch import TrackerApp
 
 
 class TestSpend:

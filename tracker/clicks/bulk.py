@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.clicks.record import ClickRecord
 from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
-from tracker.db import from_unix_micros
+from tracker.clock import from_unix_micros
+from tracker.db.engine import dialect_of
 
 CLICK_COLUMNS = (
     "id", "link_id", "clicked_at", "referrer_host", "referrer", "user_agent", "device_type",
@@ -151,7 +152,7 @@ async def insert_clicks(connection: AsyncConnection, rows: list[tuple[Any, ...]]
     """Insert click rows (as `click_rows` makes them); the ids that were new."""
     if not rows:
         return set()
-    if connection.dialect.name == "postgresql":
+    if dialect_of(connection) == "postgresql":
         found = await _postgres_insert(
             connection, "clicks", CLICK_COLUMNS, _PG_CLICK_TYPES, rows, _NEW_IDS
         )
@@ -167,7 +168,7 @@ async def insert_visitors(
     if not visitors:
         return []
     columns = ("link_id", "day", "visitor_hash")
-    if connection.dialect.name == "postgresql":
+    if dialect_of(connection) == "postgresql":
         found = await _postgres_insert(
             connection,
             "visitor_days",
@@ -192,7 +193,7 @@ async def add_click_days(
     """
     if not counts:
         return
-    if connection.dialect.name == "postgresql":
+    if dialect_of(connection) == "postgresql":
         await _postgres_insert(
             connection,
             "click_days",

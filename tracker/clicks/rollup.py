@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, delete, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from tracker import timebuckets
 from tracker.clicks import bulk
-from tracker.db import from_unix_micros
+from tracker.clock import from_unix_micros
+from tracker.db.engine import dialect_of
 from tracker.models import Click, ClickDay, VisitorDay
-from tracker.reports import timebuckets
 
 
 async def add(
@@ -59,7 +60,7 @@ async def prune_visitors(session: AsyncSession, today: date) -> None:
     await session.execute(delete(VisitorDay).where(VisitorDay.day < today - timedelta(days=1)))
 
 
-async def rebuild(session: AsyncSession, zone: ZoneInfo, dialect: str) -> int:
+async def rebuild(session: AsyncSession, zone: ZoneInfo) -> int:
     """Recompute the rollup from the raw clicks, e.g. after TRACKER_REPORT_TIMEZONE changed."""
     await session.execute(delete(ClickDay))
     await session.execute(delete(VisitorDay))
@@ -70,7 +71,8 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo, dialect: str) -> int:
         return 0
     start: datetime = span[0]
     end: datetime = span[1] + timedelta(seconds=1)
-    day = timebuckets.bucket(Click.clicked_at, "day", zone, start, end, dialect).label("day")
+    day = timebuckets.bucket(Click.clicked_at, "day", zone, start, end, dialect_of(session))
+    day = day.label("day")
     human = Click.is_bot.is_(False)
     query = (
         select(

@@ -19,7 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.clicks import rollup
-from tracker.db import UNIX_EPOCH, insert_ignoring_duplicates, utcnow
+from tracker.clock import UNIX_EPOCH, utcnow
+from tracker.db.upsert import insert_ignoring_duplicates
 from tracker.models import VisitorSalt
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,8 @@ NANOSECONDS_A_DAY = 86_400 * 10**9
 
 
 class DailySalts:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], dialect_name: str) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
-        self._dialect_name = dialect_name
         self._salts: dict[date, bytes] = {}
         self._last: tuple[int, bytes] = (-1, b"")  # for_unix_day's latest answer
         self._task: asyncio.Task[None] | None = None
@@ -58,7 +58,7 @@ class DailySalts:
         days = [today, today + timedelta(days=1)]
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
-                insert_ignoring_duplicates(VisitorSalt, self._dialect_name),
+                insert_ignoring_duplicates(VisitorSalt, session),
                 [{"day": day, "salt": secrets.token_bytes(32)} for day in days],
             )
             await session.execute(delete(VisitorSalt).where(VisitorSalt.day < today))

@@ -12,59 +12,56 @@ already present and the rollup counts only the clicks really inserted, so a
 replay adds nothing. While the database is away the files wait, and the writer
 retries with a growing pause.
 
-`tracker serve` runs the writer as a separate process (`tracker write-clicks`)
-at a lower CPU priority: under a burst the redirects get the processor and the
-journal absorbs what the writer has not written yet. Elsewhere (tests, scripts,
-TRACKER_CLICK_WRITER=thread) it runs on a thread of the serving process. Only
-one writer works on a journal directory at a time (an flock on `writer.lock`).
-It publishes its figures and a heartbeat in `writer.json`, which /metrics and
-/readyz read.
+Where it runs (a process of its own under `tracker serve`, or a thread) is
+server/writer_host.py's business. Only one writer works on a journal
+directory at a time (an flock on `writer.lock`). It publishes its figures and
+a heartbeat in `writer.json`, which /metrics and /readyz read. Whoever must
+know that clicks arrived (orders waiting for the click they name) subscribes
+with an `on_written` hook: the clicks domain knows nothing of orders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Coroutine
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracker import logs
-from tracker.clicks import bulk, journal, rollup, visitor
+from tracker.clicks import bulk, journal, rollup
 from tracker.clicks.figures import Figures
 from tracker.clicks.record import ClickRecord
-from tracker.config import Settings, get_settings
-from tracker.db import create_engine, create_sessionmaker
-from tracker.orders import attribution
+from tracker.config import Settings
+from tracker.db.engine import DATABASE_ERRORS, create_engine, dialect_of
 
 log = logging.getLogger(__name__)
 
-WRITE_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 _MAX_BACKOFF = 5.0
 SET_ASIDE = ".set-aside"  # the suffix of journal files the writer will not read
 
+ClicksWritten = Callable[[AsyncEngine, list[str]], Awaitable[None]]
+"""A hook told the ids of a batch once it is committed (new ones and replays alike)."""
 
-async def write_records(engine: AsyncEngine, records: list[ClickRecord], settings: Settings) -> int:
-    """Insert a batch and its rollup in one transaction; returns how many were new.
 
-    Orders that named a click before it was written are credited afterwards,
-    in a transaction of their own: if that fails the clicks are still safe, and
-    `tracker reattribute` can catch up.
+async def write_records(
+    engine: AsyncEngine,
+    records: list[ClickRecord],
+    zone: ZoneInfo,
+    on_written: Sequence[ClicksWritten] = (),
+) -> int:
+    """Insert a batch and its rollup (days cut in ``zone``) in one transaction; returns how
+    many were new.
+
+    The hooks run afterwards, each on its own: if one fails the clicks are
+    still safe, and what it does must catch up another way (`tracker
+    reattribute` for orders).
     """
-    rows = bulk.click_rows(records, engine.dialect.name == "postgresql")
+    rows = bulk.click_rows(records, dialect_of(engine) == "postgresql")
     # Core statements on a connection: the ORM's bulk machinery costs more than the insert.
     async with engine.begin() as connection:
         inserted = await bulk.insert_clicks(connection, rows)
@@ -73,33 +70,26 @@ async def write_records(engine: AsyncEngine, records: list[ClickRecord], setting
             for record, is_bot in zip(records, bulk.bot_flags(rows), strict=True)
             if record.id in inserted
         ]
-        await rollup.add(connection, fresh, ZoneInfo(settings.report_timezone))
-    try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            await attribution.attribute_late_clicks(
-                session,
-                [record.id for record in records],
-                timedelta(days=settings.attribution_window_days),
-            )
-    except WRITE_ERRORS as exc:
-        log.error("orders waiting for these clicks not credited yet: %s", exc)
+        await rollup.add(connection, fresh, zone)
+    for hook in on_written:
+        try:
+            await hook(engine, [record.id for record in records])
+        except DATABASE_ERRORS as exc:
+            log.error("%s failed after clicks were written: %s", hook.__qualname__, exc)
     return len(fresh)
 
 
 class ClickWriter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_written: Sequence[ClicksWritten] = ()) -> None:
         self._settings = settings
+        self._zone = ZoneInfo(settings.report_timezone)
+        self._on_written = on_written
         self._directory = settings.spool_dir
         self._batch_size = settings.click_batch_size
         self._interval = settings.click_flush_interval
         self._figures = Figures(self._directory)
         self._engine: AsyncEngine | None = None
         self._passing: asyncio.Lock | None = None
-        # Set when hosted on a thread (start()); a process runs run() on its own loop.
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
 
     async def run(
         self,
@@ -132,7 +122,7 @@ class ClickWriter:
                 await self._loop_until(stopping, orphaned)
                 try:
                     await self.write_waiting()
-                except WRITE_ERRORS as exc:
+                except DATABASE_ERRORS as exc:
                     log.error("database unavailable at shutdown; clicks stay journaled: %s", exc)
             finally:
                 self._figures.publish()
@@ -144,7 +134,7 @@ class ClickWriter:
             try:
                 await self.write_waiting()
                 pause = self._interval
-            except WRITE_ERRORS as exc:
+            except DATABASE_ERRORS as exc:
                 pause = min(max(pause * 2, 0.1), _MAX_BACKOFF)
                 log.error("clicks not written (%d waiting), retrying: %s", self.waiting, exc)
             self._figures.publish()
@@ -185,115 +175,5 @@ class ClickWriter:
     async def _write_batch(self, batch: list[ClickRecord]) -> None:
         assert self._engine is not None
         started = time.perf_counter()
-        written = await write_records(self._engine, batch, self._settings)
+        written = await write_records(self._engine, batch, self._zone, self._on_written)
         self._figures.batch(time.perf_counter() - started, written)
-
-    # -- on a thread of the serving process ------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._thread_main, name="click-writer", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._loop is None:
-            raise RuntimeError("the click writer did not start; its thread logged why")
-
-    async def stop(self) -> None:
-        if self._thread is None:
-            return
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stopping.set)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
-
-    async def flush(self) -> None:
-        """Write every sealed file now; raises if the database refuses (the files stay)."""
-        if self._loop is None:
-            raise RuntimeError("the click writer is not running")
-        await _on(self._loop, self.write_waiting())
-
-    def _thread_main(self) -> None:
-        try:
-            asyncio.run(self._thread_run())
-        finally:
-            self._ready.set()  # never leave start() waiting, whatever happened
-
-    async def _thread_run(self) -> None:
-        self._stopping = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        try:
-            await self.run(self._stopping, started=self._ready.set)
-        finally:
-            self._loop = None
-
-
-async def _on(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` on ``loop`` (another thread's) and wait for it on the caller's."""
-    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
-
-
-def run_process(settings: Settings, exit_with_parent: bool) -> None:
-    """`tracker write-clicks`: until SIGTERM (or SIGINT when alone), then a last pass."""
-    with contextlib.suppress(OSError):
-        os.nice(settings.click_writer_nice)
-    # As the serving process does: the matchers built and the start-up heap frozen before the
-    # first batch, so that the collector's full passes never walk them again.
-    visitor.load_parsers()
-    gc.collect()
-    gc.freeze()
-
-    async def main() -> None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stopping.set)
-        if exit_with_parent:
-            # Ctrl-C reaches the whole process group: `tracker serve` says when to stop.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        else:
-            loop.add_signal_handler(signal.SIGINT, stopping.set)
-        await ClickWriter(settings).run(stopping, exit_with_parent)
-
-    asyncio.run(main())
-
-
-class WriterProcess:
-    """`tracker write-clicks` under `tracker serve`: restarted if it dies, drained on stop."""
-
-    def __init__(self) -> None:
-        self._stopping = threading.Event()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._thread = threading.Thread(target=self._supervise, name="writer-process", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 120.0) -> None:
-        """SIGTERM, then wait while it writes what the serving processes sealed on their way out."""
-        self._stopping.set()
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.error("click writer still busy after %.0f s; its files stay journaled", timeout)
-                process.kill()
-        self._thread.join()
-
-    def _supervise(self) -> None:
-        # This module, not the `tracker` command: without the CLI's imports it starts in
-        # half the time and some 17 MB smaller.
-        command = [sys.executable, "-m", "tracker.clicks.writer", "--exit-with-parent"]
-        while not self._stopping.is_set():
-            self._process = subprocess.Popen(command)
-            code = self._process.wait()
-            if self._stopping.is_set():
-                return
-            log.error("click writer exited (%s); starting another in a second", code)
-            self._stopping.wait(1.0)
-
-
-if __name__ == "__main__":
-    settings = get_settings()
-    logs.configure(settings.log_level)
-    run_process(settings, exit_with_parent="--exit-with-parent" in sys.argv[1:])

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from tracker.auth import ApiKeyDep
-from tracker.db import SessionDep, after_commit
+from tracker.config import Settings, SettingsDep
+from tracker.db.session import SessionDep
 from tracker.links import qr
 from tracker.links import service as links_service
+from tracker.links.changes import LinkChangesDep
 from tracker.links.repository import LinkFilter, list_links
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkList, LinkPage, LinkRead, LinkUpdate
 from tracker.models import Link
-from tracker.runtime import Runtime
 
 router = APIRouter(prefix="/api/links", tags=["links"])
 
@@ -23,19 +24,8 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _read(request: Request, link: Link) -> LinkRead:
-    return links_service.link_read(link, _runtime(request).settings.base_url)
-
-
-def _forget_after_commit(request: Request, session: SessionDep, *slugs: str) -> None:
-    """Drop cached redirects once the change is committed, so this process serves it at once."""
-    cache = _runtime(request).link_cache
-    after_commit(session, lambda: cache.forget(*slugs))
+def _read(settings: Settings, link: Link) -> LinkRead:
+    return links_service.link_read(link, settings.base_url)
 
 
 @router.post(
@@ -44,12 +34,16 @@ def _forget_after_commit(request: Request, session: SessionDep, *slugs: str) -> 
     responses={401: _ERRORS[401], 409: {"description": "slug taken"}},
 )
 async def create_link(
-    request: Request, data: LinkCreate, session: SessionDep, _key: ApiKeyDep
+    data: LinkCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    changes: LinkChangesDep,
+    _key: ApiKeyDep,
 ) -> LinkRead:
     """Mint a short link; the UTM fields are merged into its destination."""
     link = await links_service.create_link(session, data)
-    _forget_after_commit(request, session, link.slug)
-    return _read(request, link)
+    changes.after_commit(session, link.slug)
+    return _read(settings, link)
 
 
 @router.post(
@@ -58,18 +52,22 @@ async def create_link(
     responses={401: _ERRORS[401], 409: {"description": "a slug is taken; nothing was created"}},
 )
 async def create_links_bulk(
-    request: Request, data: BulkCreate, session: SessionDep, _key: ApiKeyDep
+    data: BulkCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    changes: LinkChangesDep,
+    _key: ApiKeyDep,
 ) -> LinkList:
     """One link per channel for one destination and campaign: all are created, or none."""
     links = await links_service.create_bulk(session, data)
-    _forget_after_commit(request, session, *(link.slug for link in links))
-    return LinkList(items=[_read(request, link) for link in links])
+    changes.after_commit(session, *(link.slug for link in links))
+    return LinkList(items=[_read(settings, link) for link in links])
 
 
 @router.get("", responses={401: _ERRORS[401]})
 async def list_links_page(
-    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     _key: ApiKeyDep,
     utm_source: str | None = None,
     utm_medium: str | None = None,
@@ -85,32 +83,41 @@ async def list_links_page(
     links = await list_links(session, filters, after_id, limit + 1)
     page, more = links[:limit], len(links) > limit
     return LinkPage(
-        items=[_read(request, link) for link in page],
+        items=[_read(settings, link) for link in page],
         next_cursor=links_service.encode_cursor(page[-1].id) if more else None,
     )
 
 
 @router.get("/{slug}", responses=_ERRORS)
-async def get_link(request: Request, slug: str, session: SessionDep, _key: ApiKeyDep) -> LinkRead:
+async def get_link(
+    slug: str, session: SessionDep, settings: SettingsDep, _key: ApiKeyDep
+) -> LinkRead:
     """One link."""
-    return _read(request, await links_service.get_link(session, slug))
+    return _read(settings, await links_service.get_link(session, slug))
 
 
 @router.patch("/{slug}", responses=_ERRORS)
 async def update_link(
-    request: Request, slug: str, data: LinkUpdate, session: SessionDep, _key: ApiKeyDep
+    slug: str,
+    data: LinkUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    changes: LinkChangesDep,
+    _key: ApiKeyDep,
 ) -> LinkRead:
     """Change any field but the slug; `disabled: true` makes the short link answer 410."""
     link = await links_service.update_link(session, slug, data)
-    _forget_after_commit(request, session, slug)
-    return _read(request, link)
+    changes.after_commit(session, slug)
+    return _read(settings, link)
 
 
 @router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
-async def delete_link(request: Request, slug: str, session: SessionDep, _key: ApiKeyDep) -> None:
+async def delete_link(
+    slug: str, session: SessionDep, changes: LinkChangesDep, _key: ApiKeyDep
+) -> None:
     """Stop redirecting (410); the link's clicks and orders stay in the reports."""
     await links_service.delete_link(session, slug)
-    _forget_after_commit(request, session, slug)
+    changes.after_commit(session, slug)
 
 
 @router.get(
@@ -122,14 +129,14 @@ async def delete_link(request: Request, slug: str, session: SessionDep, _key: Ap
     response_class=Response,
 )
 async def link_qr(
-    request: Request,
     slug: str,
     session: SessionDep,
+    settings: SettingsDep,
     _key: ApiKeyDep,
     format: qr.QrFormat = "svg",
     scale: Annotated[int, Query(ge=1, le=40)] = 10,
 ) -> Response:
     """A QR code of the short URL, as SVG or PNG."""
     link = await links_service.get_link(session, slug)
-    short_url = _read(request, link).short_url
+    short_url = _read(settings, link).short_url
     return Response(qr.render(short_url, format, scale), media_type=qr.MEDIA_TYPES[format])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from tracker.clock import as_utc
 from tracker.links import slugs
 from tracker.links.utm import InvalidURL, normalize_url
 
@@ -32,11 +33,6 @@ def _printable(value: str) -> str:
     return value
 
 
-def _utc(value: datetime) -> datetime:
-    """Naive datetimes are taken as UTC; everything is stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 Url = Annotated[str, AfterValidator(_url)]
 Slug = Annotated[str, AfterValidator(_slug)]
 UtmValue = Annotated[
@@ -49,7 +45,7 @@ Tag = Annotated[
     AfterValidator(_printable),
 ]
 Tags = Annotated[list[Tag], Field(max_length=50)]
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 RedirectStatus = Literal[301, 302, 307, 308]
 MaxClicks = Annotated[int, Field(ge=1, le=2**31 - 1)]
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker.db import utcnow
+from tracker.clock import utcnow
 from tracker.errors import LinkNotFound, SlugTaken, TrackerError, Unprocessable
 from tracker.links import repository, slugs
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkRead, LinkUpdate

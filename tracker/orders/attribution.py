@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker import metrics
-from tracker.db import utcnow
+from tracker.clock import utcnow
 from tracker.links.utm import read_utm
 from tracker.models import Click, Order
 from tracker.orders import repository

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -90,10 +90,6 @@ def click_id_in_url(url: str | None, param: str) -> str | None:
         if key == param and value:
             return value[:64]
     return None
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def describe(error: ValidationError) -> str:

@@ -22,14 +22,14 @@ from pydantic import (
 )
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tracker.orders import money
+from tracker import money
+from tracker.clock import as_utc
 from tracker.orders.events import (
     Envelope,
     Facts,
     InvalidSignature,
     OrderFacts,
     RefundFacts,
-    as_utc,
     click_id_in_url,
 )
 

@@ -8,13 +8,10 @@ from datetime import datetime
 from sqlalchemy import exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker.db import insert_ignoring_duplicates, upsert, utcnow
+from tracker.clock import utcnow
+from tracker.db.upsert import insert_ignoring_duplicates, upsert
 from tracker.models import WAITING_FOR_CLICK, Click, Delivery, Link, Order, Refund
 from tracker.orders.events import Envelope, RefundFacts
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
 
 
 async def insert_delivery(
@@ -22,7 +19,7 @@ async def insert_delivery(
 ) -> int | None:
     """Store a delivery; None if (platform, shop, event id) is already stored."""
     statement = (
-        insert_ignoring_duplicates(Delivery, _dialect(session))
+        insert_ignoring_duplicates(Delivery, session)
         .values(
             platform=platform,
             shop=envelope.shop,
@@ -83,7 +80,7 @@ async def order_row(session: AsyncSession, platform: str, shop: str, external_id
         "created_at": utcnow(),
         "updated_at": utcnow(),
     }
-    await session.execute(insert_ignoring_duplicates(Order, _dialect(session)).values(placeholder))
+    await session.execute(insert_ignoring_duplicates(Order, session).values(placeholder))
     order = await session.scalar(
         select(Order)
         .where(Order.platform == platform, Order.shop == shop, Order.external_id == external_id)
@@ -116,9 +113,9 @@ async def upsert_refund(
         "refunded_at": refund.refunded_at,
     }
     if not refund.cumulative:
-        await session.execute(insert_ignoring_duplicates(Refund, _dialect(session)).values(values))
+        await session.execute(insert_ignoring_duplicates(Refund, session).values(values))
         return
-    statement = upsert(Refund, _dialect(session)).values(values)
+    statement = upsert(Refund, session).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=["platform", "shop", "external_id"],
         set_={

@@ -17,11 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import SecretStr, ValidationError
 
 from tracker import metrics
-from tracker.db import SessionDep
+from tracker.db.session import SessionDep
 from tracker.errors import NotFound
 from tracker.orders import generic, service, shopify, stripe, woocommerce
 from tracker.orders.events import Envelope, InvalidSignature
-from tracker.runtime import Runtime
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -33,11 +32,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "this endpoint's secret is not set"},
     413: {"description": "body over 1 MiB; nothing stored"},
 }
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _secret(value: SecretStr | None) -> str:
@@ -54,7 +48,7 @@ async def _intake(
         metrics.WEBHOOKS.labels(platform, "duplicate").inc()
         return {"status": "duplicate"}
     await session.commit()  # durable before anything else may fail
-    error = await service.process(session, delivery_id, _runtime(request).settings)
+    error = await service.process(session, delivery_id, request.app.state.settings)
     metrics.WEBHOOKS.labels(platform, "failed" if error else "accepted").inc()
     return {"status": "failed", "error": error} if error else {"status": "accepted"}
 
@@ -84,7 +78,7 @@ async def _platform(
 @router.post("/shopify", responses=_RESPONSES)
 async def shopify_webhook(request: Request, session: SessionDep) -> dict[str, str]:
     """Shopify orders/create, orders/paid, orders/updated, orders/cancelled and refunds/create."""
-    settings = _runtime(request).settings
+    settings = request.app.state.settings
     return await _platform(
         request, session, "shopify", settings.shopify_secret, shopify.verify, shopify.envelope
     )
@@ -93,7 +87,7 @@ async def shopify_webhook(request: Request, session: SessionDep) -> dict[str, st
 @router.post("/woocommerce", responses=_RESPONSES)
 async def woocommerce_webhook(request: Request, session: SessionDep) -> dict[str, str]:
     """WooCommerce order.created and order.updated (status and refunds included)."""
-    settings = _runtime(request).settings
+    settings = request.app.state.settings
     _secret(settings.woocommerce_secret)
     if woocommerce.is_ping(await request.body()):
         return {"status": "pong"}
@@ -110,7 +104,7 @@ async def woocommerce_webhook(request: Request, session: SessionDep) -> dict[str
 @router.post("/stripe", responses=_RESPONSES)
 async def stripe_webhook(request: Request, session: SessionDep) -> dict[str, str]:
     """Stripe checkout.session.completed / async_payment_succeeded and charge.refunded."""
-    settings = _runtime(request).settings
+    settings = request.app.state.settings
     return await _platform(
         request, session, "stripe", settings.stripe_secret, stripe.verify, stripe.envelope
     )
@@ -132,7 +126,7 @@ async def stripe_webhook(request: Request, session: SessionDep) -> dict[str, str
 )
 async def generic_webhook(request: Request, session: SessionDep) -> dict[str, str]:
     """Orders from a custom shop, signed the Standard Webhooks way."""
-    settings = _runtime(request).settings
+    settings = request.app.state.settings
     key = _secret(settings.webhook_secret)
     body = await request.body()
     _verified("generic", generic.verify, key, body, request)

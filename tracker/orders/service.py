@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tracker.clock import utcnow
 from tracker.config import Settings
-from tracker.db import utcnow
 from tracker.models import Delivery, Order
 from tracker.orders import attribution, generic, repository, shopify, stripe, woocommerce
 from tracker.orders.events import Envelope, Facts, OrderFacts, RefundFacts, UnprocessableDelivery

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from pydantic import Field, ValidationError
 
-from tracker.orders import money
+from tracker import money
+from tracker.clock import as_utc
 from tracker.orders.events import (
     Envelope,
     Facts,
@@ -16,7 +17,6 @@ from tracker.orders.events import (
     PlatformModel,
     RefundFacts,
     UnprocessableDelivery,
-    as_utc,
     body_digest,
     check_base64_hmac,
     click_id_in_url,

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from tracker.orders import money
+from tracker import money
 from tracker.orders.events import (
     Envelope,
     Facts,

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from tracker.orders import money
+from tracker import money
+from tracker.clock import as_utc
 from tracker.orders.events import (
     Envelope,
     Facts,
@@ -18,7 +19,6 @@ from tracker.orders.events import (
     PlatformModel,
     RefundFacts,
     UnprocessableDelivery,
-    as_utc,
     body_digest,
     check_base64_hmac,
     describe,

@@ -19,10 +19,10 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tracker.db import unix_micros
+from tracker.clock import unix_micros
+from tracker.db.engine import DATABASE_ERRORS
 from tracker.links.utm import UTM_FIELDS, Segments, destination, override_segments, split_query
 from tracker.metrics import LINK_LOOKUP_SECONDS
 from tracker.models import Click, Link
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 NEGATIVE_TTL = 2.0
 LOAD_TIMEOUT = 5.0
 MAX_ENTRIES = 200_000
-LOOKUP_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 
 
 class Unknown(enum.Enum):
@@ -157,7 +156,7 @@ class LinkCache:
     async def _refresh(self, slug: str, version: int) -> None:
         try:
             link = await self._load_once(slug)
-        except LOOKUP_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("link lookup failed, serving %r from memory: %s", slug, exc)
             entry = self._entries.get(slug)
             if entry is not None:

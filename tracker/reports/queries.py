@@ -36,9 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from tracker.db import utcnow
+from tracker import timebuckets
+from tracker.clock import utcnow
+from tracker.db.engine import Dialect
 from tracker.models import HAS_REFUNDS, Click, ClickDay, Link, LinkTag, Order, Refund, Spend
-from tracker.reports import timebuckets
 
 Dimension = Literal[
     "link", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "tag",
@@ -73,7 +74,7 @@ class Scope:
     end: datetime
     zone: ZoneInfo
     group_by: Dimension | None
-    dialect: str
+    dialect: Dialect
     include_test_orders: bool = False
     rollup_zone: str = "UTC"
     open_end: bool = False  # `to` was not given: the range runs to now

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from tracker.auth import ApiKeyDep
-from tracker.db import SessionDep
+from tracker.config import SettingsDep
+from tracker.db.engine import dialect_of
+from tracker.db.session import SessionDep
 from tracker.links import service as links_service
 from tracker.reports import export, service
 from tracker.reports.queries import Dimension, Scope
-from tracker.runtime import Runtime
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -28,15 +29,9 @@ To = Annotated[str | None, Query(description="date (inclusive) or datetime; defa
 Tz = Annotated[str, Query(description="IANA time zone that cuts days, weeks and months")]
 
 
-def _scope(request: Request, start: str | None, end: str | None, tz: str, **rest: Any) -> Scope:
-    runtime: Runtime = request.app.state.runtime
-    return service.scope_for(
-        runtime.settings, dialect=runtime.engine.dialect.name, start=start, end=end, tz=tz, **rest
-    )
-
-
 def stats_scope(
-    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
     start: From = None,
     to: To = None,
     tz: Tz = "UTC",
@@ -48,9 +43,10 @@ def stats_scope(
     tag: str | None = None,
 ) -> Scope:
     """The query parameters of /api/stats and /api/stats.csv, read once."""
-    return _scope(
-        request, start, to, tz, group_by=group_by, link=link, utm_source=utm_source,
-        utm_medium=utm_medium, utm_campaign=utm_campaign, tag=tag,
+    return service.scope_for(
+        settings, dialect=dialect_of(session), start=start, end=to, tz=tz, group_by=group_by,
+        link=link, utm_source=utm_source, utm_medium=utm_medium, utm_campaign=utm_campaign,
+        tag=tag,
     )  # fmt: skip
 
 
@@ -80,9 +76,9 @@ async def stats_csv(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> Re
 
 @router.get("/links/{slug}/stats", responses={**_ERRORS, 404: {"description": "no such link"}})
 async def link_stats(
-    request: Request,
     slug: str,
     session: SessionDep,
+    settings: SettingsDep,
     _key: ApiKeyDep,
     start: From = None,
     to: To = None,
@@ -90,6 +86,7 @@ async def link_stats(
 ) -> dict[str, Any]:
     """One link's metrics and its daily series (every day of the period, zeros included)."""
     await links_service.get_link(session, slug)
-    return await service.link_report(
-        session, _scope(request, start, to, tz, group_by=None, link=slug)
+    scope = service.scope_for(
+        settings, dialect=dialect_of(session), start=start, end=to, tz=tz, group_by=None, link=slug
     )
+    return await service.link_report(session, scope)

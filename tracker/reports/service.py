@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tracker import money, timebuckets
+from tracker.clock import utcnow
 from tracker.config import Settings
-from tracker.db import utcnow
+from tracker.db.engine import Dialect
 from tracker.errors import Unprocessable
-from tracker.orders import money
-from tracker.reports import queries, timebuckets
+from tracker.reports import queries
 from tracker.reports.queries import Dimension, Scope, Totals
 
 DEFAULT_DAYS = 30
@@ -226,7 +227,7 @@ async def link_report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
 def scope_for(
     settings: Settings,
     *,
-    dialect: str,
+    dialect: Dialect,
     start: str | None,
     end: str | None,
     tz: str,

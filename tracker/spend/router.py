@@ -7,7 +7,7 @@ from datetime import date
 from fastapi import APIRouter, Response, status
 
 from tracker.auth import ApiKeyDep
-from tracker.db import SessionDep
+from tracker.db.session import SessionDep
 from tracker.spend import service
 from tracker.spend.schemas import SpendCreate, SpendList, SpendRead
 

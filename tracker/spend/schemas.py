@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tracker import money
 from tracker.links.schemas import Slug, UtmValue
-from tracker.orders import money
 
 
 class SpendCreate(BaseModel):

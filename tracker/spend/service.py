@@ -8,10 +8,10 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tracker import money
 from tracker.errors import NotFound
 from tracker.links import service as links_service
 from tracker.models import Link, Spend
-from tracker.orders import money
 from tracker.spend.schemas import SpendCreate, SpendRead
 
 

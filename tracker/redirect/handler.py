@@ -13,15 +13,18 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.types import Scope, Send
 
 from tracker.clicks import visitor
+from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
-from tracker.clicks.salts import NANOSECONDS_A_DAY
+from tracker.clicks.salts import NANOSECONDS_A_DAY, DailySalts
+from tracker.config import Settings
+from tracker.db.engine import DATABASE_ERRORS
 from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
-from tracker.redirect.cache import LOOKUP_ERRORS, UNKNOWN, CachedLink, Unknown
-from tracker.runtime import Runtime
+from tracker.redirect.cache import UNKNOWN, CachedLink, LinkCache, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +86,25 @@ class ClickIds:
         return self._prefix + self._drawn[start : start + 16]
 
 
+WriteNow = Callable[[ClickRecord], Awaitable[None]]
+
+
 class RedirectHandler:
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._cache = runtime.link_cache
-        self._journal = runtime.journal
-        self._salts = runtime.salts
-        settings = runtime.settings
+    def __init__(
+        self,
+        settings: Settings,
+        cache: LinkCache,
+        journal: ClickJournal,
+        salts: DailySalts,
+        write_now: WriteNow | None = None,
+    ) -> None:
+        """``write_now``, with `TRACKER_CLICK_WRITE=sync`: the click is written before the
+        answer instead of journaled."""
+        self._cache = cache
+        self._journal = journal
+        self._salts = salts
+        self._write_now = write_now
         self._param = settings.click_id_param
-        self._sync = settings.click_write == "sync"
         self._trusted = settings.trusted_proxies
         self._ignored = settings.ignored_networks
         self._country_header = (settings.country_header or "").encode("latin-1")
@@ -115,7 +128,7 @@ class RedirectHandler:
         if link is UNKNOWN:
             try:
                 link = await self._cache.get(slug)
-            except LOOKUP_ERRORS as exc:
+            except DATABASE_ERRORS as exc:
                 log.error("link lookup failed for an unknown slug: %s", exc)
                 return await _page(send, scope, 503, extra=[(b"retry-after", b"5")])
         if link is None:
@@ -131,8 +144,8 @@ class RedirectHandler:
             click_id = self._click_ids.new(now_ns)
             location = prefix + click_id + suffix
             record = self._click_record(scope, link, click_id, now_ns, query)
-            if record is not None and self._sync:
-                await self._runtime.write_click_now(record)
+            if record is not None and self._write_now is not None:
+                await self._write_now(record)
             elif record is not None:
                 await self._journal.append_and_wait(record)
         await send(

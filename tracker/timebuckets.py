@@ -1,9 +1,9 @@
 """Cutting UTC timestamps into days, weeks and months of the user's time zone, in SQL.
 
-The one place where the two databases differ. PostgreSQL converts with
-``AT TIME ZONE``. SQLite knows no time zones, so the report's range is split
-(in Python, with zoneinfo) into spans of constant UTC offset, typically one or
-two per year around DST changes, and a CASE picks each span's offset.
+The databases differ most here. PostgreSQL converts with ``AT TIME ZONE``.
+SQLite knows no time zones, so the report's range is split (in Python, with
+zoneinfo) into spans of constant UTC offset, typically one or two per year
+around DST changes, and a CASE picks each span's offset.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, case, cast, func, literal
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
+
+from tracker.db.engine import Dialect
 
 Bucket = Literal["day", "week", "month"]
 BUCKETS: dict[str, Bucket] = {"day": "day", "week": "week", "month": "month"}
@@ -71,7 +73,7 @@ def bucket(
     zone: ZoneInfo,
     start: datetime,
     end: datetime,
-    dialect: str,
+    dialect: Dialect,
 ) -> ColumnElement[str]:
     """The local day ("2026-11-20"), week (its Monday) or month ("2026-11") of ``column``."""
     if dialect == "postgresql":
@@ -83,7 +85,7 @@ def bucket(
     return date_bucket(local_text, kind, dialect)
 
 
-def date_bucket(day: Expr, kind: Bucket, dialect: str) -> ColumnElement[str]:
+def date_bucket(day: Expr, kind: Bucket, dialect: Dialect) -> ColumnElement[str]:
     """The same buckets for a column that already holds a calendar date (spend days)."""
     if dialect == "postgresql":
         as_date = cast(day, Date)

@@ -1,16 +1,25 @@
-"""What one process holds while it serves: the engine, the caches, the click journal."""
+"""What one process holds while it serves, and how its pieces are wired together.
+
+The engine, the link cache, the click journal and, in thread mode, the click
+writer; the cache hears of link changes and the orders of written clicks
+through the hooks their domains offer.
+"""
 
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
 from tracker.clicks.salts import DailySalts
-from tracker.clicks.writer import WRITE_ERRORS, ClickWriter, write_records
+from tracker.clicks.writer import write_records
 from tracker.config import Settings
-from tracker.db import create_engine, create_sessionmaker, reader
+from tracker.db.engine import DATABASE_ERRORS, create_engine, create_sessionmaker, reader
+from tracker.links.changes import LinkChanges
 from tracker.redirect.cache import LinkCache
+from tracker.redirect.handler import RedirectHandler
+from tracker.server.writer_host import WriterThread, click_writer, on_clicks_written
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +29,28 @@ class Runtime:
         self.settings = settings
         self.engine = create_engine(settings.database_url)
         self.sessionmaker = create_sessionmaker(self.engine)
-        dialect = self.engine.dialect.name
-        self.salts = DailySalts(self.sessionmaker, dialect)
+        self.salts = DailySalts(self.sessionmaker)
         self.journal = ClickJournal(settings.spool_dir, settings.click_flush_interval)
-        # With click_writer=process, `tracker write-clicks` (started by `tracker serve`) writes.
-        self.click_writer = ClickWriter(settings) if settings.click_writer == "thread" else None
+        # With click_writer=process, `tracker serve` runs the writer in a process of its own.
+        self.click_writer = (
+            WriterThread(click_writer(settings)) if settings.click_writer == "thread" else None
+        )
         self.link_cache = LinkCache(
             create_sessionmaker(reader(self.engine)),
             settings.link_cache_ttl,
             settings.click_id_param,
             self.journal.pending_human_clicks,
+        )
+        self.link_changes = LinkChanges()
+        self.link_changes.subscribe(lambda slugs: self.link_cache.forget(*slugs))
+        self._zone = ZoneInfo(settings.report_timezone)
+        self._on_written = on_clicks_written(settings)
+        self.redirect = RedirectHandler(
+            settings,
+            self.link_cache,
+            self.journal,
+            self.salts,
+            self.write_click_now if settings.click_write == "sync" else None,
         )
 
     async def start(self) -> None:
@@ -50,8 +71,8 @@ class Runtime:
     async def write_click_now(self, record: ClickRecord) -> None:
         """`TRACKER_CLICK_WRITE=sync`: in the database before the redirect; journaled on failure."""
         try:
-            await write_records(self.engine, [record], self.settings)
-        except WRITE_ERRORS as exc:
+            await write_records(self.engine, [record], self._zone, self._on_written)
+        except DATABASE_ERRORS as exc:
             log.warning("synchronous click write failed, journaled instead: %s", exc)
             self.journal.append(record)
 

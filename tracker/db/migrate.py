@@ -9,7 +9,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # tracker/
 
 
 def _script_location() -> Path:

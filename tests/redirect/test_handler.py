@@ -14,9 +14,10 @@ from tests import factories
 from tests.conftest import CLIENT_IP
 from tracker.clicks.salts import NANOSECONDS_A_DAY, DailySalts
 from tracker.config import Settings
-from tracker.main import TrackerApp, create_app
+from tracker.main import create_app
 from tracker.models import Click
-from tracker.redirect.router import ClickIds
+from tracker.redirect.handler import ClickIds
+from tracker.server.dispatch import TrackerApp
 
 BROWSER = {"User-Agent": factories.IPHONE}
 
@@ -279,7 +280,7 @@ class TestDailySalt:
     ) -> None:
         """A process that started without the database hashes with a salt of its own, and
         with the deployment's as soon as it has it."""
-        salts = DailySalts(app.runtime.sessionmaker, app.runtime.engine.dialect.name)
+        salts = DailySalts(app.runtime.sessionmaker)
         day = time.time_ns() // NANOSECONDS_A_DAY
         own = salts.for_unix_day(day)
         await salts.refresh()

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.orders import money
+from tracker import money
 
 
 class TestMoney:
