@@ -10,7 +10,7 @@ import signal
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 import typer
@@ -27,12 +27,13 @@ from tracker.config import Settings, get_settings
 from tracker.db import migrate
 from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
 from tracker.errors import TrackerError
+from tracker.orders import intake as orders_intake
 from tracker.orders import repository as orders_repository
-from tracker.orders import service as orders_service
 from tracker.orders.events import describe
 from tracker.reports import export as reports_export
 from tracker.reports import service as reports_service
 from tracker.reports.queries import Dimension
+from tracker.reports.schemas import Report
 from tracker.server.writer_host import WriterProcess
 from tracker.server.writer_host import run_process as run_writer_process
 from tracker.spend import service as spend_service
@@ -207,7 +208,7 @@ def deliveries(
     if reprocess is not None:
 
         async def again(session: AsyncSession) -> str | None:
-            return await orders_service.process(session, reprocess, settings)
+            return await orders_intake.process(session, reprocess, settings)
 
         try:
             error = _with_session(again)
@@ -240,7 +241,7 @@ def reattribute(
     start = as_utc(since) if since is not None else None
 
     async def run(session: AsyncSession) -> tuple[int, int]:
-        return await orders_service.reattribute(session, settings, start)
+        return await orders_intake.reattribute(session, settings, start)
 
     applied, failed = _with_session(run)
     typer.echo(
@@ -295,7 +296,7 @@ def stats(
         typer.echo(f"group_by: one of {', '.join(get_args(Dimension))}", err=True)
         raise typer.Exit(2)
 
-    async def run(session: AsyncSession) -> dict[str, Any]:
+    async def run(session: AsyncSession) -> Report:
         scope = reports_service.scope_for(
             settings,
             dialect=dialect_of(session),

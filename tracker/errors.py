@@ -7,6 +7,7 @@
     ├── Conflict (409)
     │   └── SlugTaken
     └── Unprocessable (422)
+        └── InvalidBody (400 for malformed JSON, else 422 with FastAPI's list of errors)
 
 Services raise these and never ``HTTPException``; one handler turns them into
 ``{"detail": "..."}``. Malformed JSON is a 400, a well-formed body of the
@@ -15,7 +16,8 @@ wrong shape a 422 naming the field (FastAPI's own format).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -62,19 +64,32 @@ class Unprocessable(TrackerError):
     status_code = 422
 
 
+class InvalidBody(Unprocessable):
+    """A body read by the service rather than by FastAPI, wrong in pydantic's terms."""
+
+    def __init__(self, errors: Sequence[Any]) -> None:
+        super().__init__("the request body is invalid")
+        self.errors = errors
+
+
+def _invalid(errors: Sequence[Any]) -> JSONResponse:
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return JSONResponse({"detail": "malformed JSON body"}, 400)
+    # The offending input is left out: it may be huge, binary or a secret.
+    detail = [{key: error[key] for key in ("type", "loc", "msg")} for error in errors]
+    return JSONResponse({"detail": jsonable_encoder(detail)}, 422)
+
+
 async def _tracker_error(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, InvalidBody):
+        return _invalid(exc.errors)
     assert isinstance(exc, TrackerError)
     return JSONResponse({"detail": exc.message}, exc.status_code, headers=exc.headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    if any(error.get("type") == "json_invalid" for error in errors):
-        return JSONResponse({"detail": "malformed JSON body"}, 400)
-    # The offending input is left out: it may be huge, binary or a secret.
-    detail = [{key: error[key] for key in ("type", "loc", "msg")} for error in errors]
-    return JSONResponse({"detail": jsonable_encoder(detail)}, 422)
+    return _invalid(exc.errors())
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -14,7 +14,8 @@ from tracker.clicks import visitor
 from tracker.config import Settings, get_settings
 from tracker.errors import install_error_handlers
 from tracker.links.router import router as links_router
-from tracker.orders.router import router as orders_router
+from tracker.orders.registry import PLATFORMS
+from tracker.orders.router import webhooks_router
 from tracker.reports.router import router as reports_router
 from tracker.server import operations
 from tracker.server.dispatch import TrackerApp
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     install_error_handlers(api)
     api.include_router(operations.router)
     api.include_router(links_router)
-    api.include_router(orders_router)
+    api.include_router(webhooks_router(PLATFORMS.values()))
     api.include_router(spend_router)
     api.include_router(reports_router)
     return TrackerApp(api, runtime)

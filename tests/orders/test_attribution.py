@@ -11,7 +11,7 @@ from tests import factories, platforms
 from tests.test_cli import tracker
 from tracker.config import Settings
 from tracker.models import Click, Delivery, Link, Order
-from tracker.orders import service
+from tracker.orders import intake
 from tracker.server.dispatch import TrackerApp
 
 SPRING = {"utm_source": "instagram", "utm_medium": "social", "utm_campaign": "spring"}
@@ -180,7 +180,7 @@ class TestReattribution:
         assert order.attribution == "none"
         wider = settings.model_copy(update={"attribution_window_days": 60})
         async with app.runtime.sessionmaker() as session, session.begin():
-            assert await service.reattribute(session, wider, None) == (1, 0)
+            assert await intake.reattribute(session, wider, None) == (1, 0)
         (order,) = await factories.rows(app, Order)
         assert (order.attribution, order.attributed_click_id) == ("click", click_id)
         assert await factories.count(app, Delivery) == 1

@@ -32,6 +32,7 @@ from tracker.orders.events import (
     RefundFacts,
     click_id_in_url,
 )
+from tracker.orders.platform import Platform
 
 TOPIC = "order"
 
@@ -100,7 +101,9 @@ def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
         raise InvalidSignature("Standard Webhooks") from exc
 
 
-def envelope(order: GenericOrder, headers: Mapping[str, str]) -> Envelope:
+def envelope(headers: Mapping[str, str], body: bytes) -> Envelope:
+    """Read from a body already checked against GenericOrder (the endpoint's body_model)."""
+    order = GenericOrder.model_validate_json(body)
     return Envelope(shop=order.shop, event_id=headers.get("webhook-id", "")[:255], topic=TOPIC)
 
 
@@ -136,5 +139,16 @@ def facts(order: GenericOrder, click_id_param: str) -> list[Facts]:
 
 
 def parse(topic: str, body: bytes, click_id_param: str) -> list[Facts]:
-    """Re-read a stored delivery (reprocessing, reattribution); it was validated on arrival."""
     return facts(GenericOrder.model_validate_json(body), click_id_param)
+
+
+PLATFORM = Platform(
+    name="generic",
+    path="/orders",
+    summary="Orders from a custom shop, signed the Standard Webhooks way.",
+    secret=lambda settings: settings.webhook_secret,
+    verify=verify,
+    envelope=envelope,
+    parse=parse,
+    body_model=GenericOrder,
+)

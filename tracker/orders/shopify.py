@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from tracker import money
 from tracker.clock import as_utc
@@ -20,8 +20,8 @@ from tracker.orders.events import (
     body_digest,
     check_base64_hmac,
     click_id_in_url,
-    describe,
 )
+from tracker.orders.platform import Platform
 
 ORDER_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled")
 REFUND_TOPIC = "refunds/create"
@@ -129,13 +129,20 @@ def _order(order: _Order, click_id_param: str) -> list[Facts]:
 
 
 def parse(topic: str, body: bytes, click_id_param: str) -> list[Facts]:
-    try:
-        if topic in ORDER_TOPICS:
-            return _order(_Order.model_validate_json(body), click_id_param)
-        if topic == REFUND_TOPIC:
-            return [_refund(_Refund.model_validate_json(body), None)]
-    except ValidationError as exc:
-        raise UnprocessableDelivery(describe(exc)) from exc
-    except money.InvalidMoney as exc:
-        raise UnprocessableDelivery(str(exc)) from exc
+    if topic in ORDER_TOPICS:
+        return _order(_Order.model_validate_json(body), click_id_param)
+    if topic == REFUND_TOPIC:
+        return [_refund(_Refund.model_validate_json(body), None)]
     raise UnprocessableDelivery(f"topic {topic!r} is not one Tracker reads")
+
+
+PLATFORM = Platform(
+    name="shopify",
+    path="/shopify",
+    summary="Shopify orders/create, orders/paid, orders/updated, orders/cancelled and "
+    "refunds/create.",
+    secret=lambda settings: settings.shopify_secret,
+    verify=verify,
+    envelope=envelope,
+    parse=parse,
+)

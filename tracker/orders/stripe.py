@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from tracker import money
 from tracker.orders.events import (
@@ -20,8 +20,8 @@ from tracker.orders.events import (
     UnprocessableDelivery,
     body_digest,
     click_id_in_url,
-    describe,
 )
+from tracker.orders.platform import Platform
 
 TOLERANCE_SECONDS = 300
 SESSION_TOPICS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
@@ -129,15 +129,21 @@ def _refund(charge: _Charge) -> RefundFacts:
 
 
 def parse(topic: str, body: bytes, click_id_param: str) -> list[Facts]:
-    try:
-        event = _Event.model_validate_json(body)
-        if event.type in (*SESSION_TOPICS, SESSION_FAILED):
-            session = _Session.model_validate(event.data.object)
-            return [_session(session, event, click_id_param)]
-        if event.type == REFUND_TOPIC:
-            return [_refund(_Charge.model_validate(event.data.object))]
-    except ValidationError as exc:
-        raise UnprocessableDelivery(describe(exc)) from exc
-    except money.InvalidMoney as exc:
-        raise UnprocessableDelivery(str(exc)) from exc
+    event = _Event.model_validate_json(body)
+    if event.type in (*SESSION_TOPICS, SESSION_FAILED):
+        session = _Session.model_validate(event.data.object)
+        return [_session(session, event, click_id_param)]
+    if event.type == REFUND_TOPIC:
+        return [_refund(_Charge.model_validate(event.data.object))]
     raise UnprocessableDelivery(f"event type {topic!r} is not one Tracker reads")
+
+
+PLATFORM = Platform(
+    name="stripe",
+    path="/stripe",
+    summary="Stripe checkout.session.completed / async_payment_succeeded and charge.refunded.",
+    secret=lambda settings: settings.stripe_secret,
+    verify=verify,
+    envelope=envelope,
+    parse=parse,
+)

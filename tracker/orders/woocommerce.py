@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from tracker import money
 from tracker.clock import as_utc
@@ -21,8 +21,8 @@ from tracker.orders.events import (
     UnprocessableDelivery,
     body_digest,
     check_base64_hmac,
-    describe,
 )
+from tracker.orders.platform import Platform
 
 ORDER_TOPICS = ("order.created", "order.updated")
 # WooCommerce checks a new webhook's URL with this unsigned form post.
@@ -123,9 +123,16 @@ def _order(order: _Order, param: str) -> list[Facts]:
 def parse(topic: str, body: bytes, click_id_param: str) -> list[Facts]:
     if topic not in ORDER_TOPICS:
         raise UnprocessableDelivery(f"topic {topic!r} is not one Tracker reads")
-    try:
-        return _order(_Order.model_validate_json(body), click_id_param)
-    except ValidationError as exc:
-        raise UnprocessableDelivery(describe(exc)) from exc
-    except money.InvalidMoney as exc:
-        raise UnprocessableDelivery(str(exc)) from exc
+    return _order(_Order.model_validate_json(body), click_id_param)
+
+
+PLATFORM = Platform(
+    name="woocommerce",
+    path="/woocommerce",
+    summary="WooCommerce order.created and order.updated (status and refunds included).",
+    secret=lambda settings: settings.woocommerce_secret,
+    verify=verify,
+    envelope=envelope,
+    parse=parse,
+    is_ping=is_ping,
+)

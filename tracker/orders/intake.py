@@ -1,30 +1,95 @@
-"""Webhook intake: store the delivery durably, then turn it into orders and refunds."""
+"""Webhook intake: verify, store durably, commit, then turn the delivery into orders.
+
+It owns the delivery's transactions: the stored delivery is committed before
+anything may fail on reading it (a 2xx means the delivery is durable), and
+what it became is committed before the answer. A platform delivery that
+cannot be read is kept with its error and answered 200, so the platform
+neither retries it for hours nor switches the webhook off; `tracker
+deliveries --failed` lists them.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tracker import metrics
 from tracker.clock import utcnow
 from tracker.config import Settings
+from tracker.errors import InvalidBody, NotFound
 from tracker.models import Delivery, Order
-from tracker.orders import attribution, generic, repository, shopify, stripe, woocommerce
-from tracker.orders.events import Envelope, Facts, OrderFacts, RefundFacts, UnprocessableDelivery
+from tracker.orders import attribution, repository
+from tracker.orders.events import (
+    Envelope,
+    InvalidSignature,
+    OrderFacts,
+    RefundFacts,
+    UnprocessableDelivery,
+)
+from tracker.orders.platform import Platform
+from tracker.orders.registry import PLATFORMS
 
 # A delivery stored but unread this long was not merely in flight in a concurrent request.
 STUCK = timedelta(minutes=1)
 
-Parser = Callable[[str, bytes, str], list[Facts]]
 
-PARSERS: dict[str, Parser] = {
-    "shopify": shopify.parse,
-    "woocommerce": woocommerce.parse,
-    "stripe": stripe.parse,
-    "generic": generic.parse,
-}
+class Receipt(BaseModel):
+    """What a webhook answers: kept and read, already had, kept with an error, or a ping."""
+
+    status: Literal["accepted", "duplicate", "failed", "pong"]
+    error: str | None = None
+
+
+def _secret(platform: Platform, settings: Settings) -> str:
+    secret = platform.secret(settings)
+    if secret is None:
+        raise NotFound("this webhook endpoint is off (its secret is not set)")
+    return secret.get_secret_value()
+
+
+def _check(platform: Platform, body: bytes, headers: Mapping[str, str], key: str) -> None:
+    """The signature, then the shape where the platform has a strict one; counted if refused."""
+    try:
+        platform.verify(key, body, headers)
+    except InvalidSignature:
+        metrics.WEBHOOKS.labels(platform.name, "rejected").inc()
+        raise
+    if platform.body_model is not None:
+        try:
+            platform.body_model.model_validate_json(body)
+        except ValidationError as exc:
+            metrics.WEBHOOKS.labels(platform.name, "invalid").inc()
+            raise InvalidBody(exc.errors()) from exc
+
+
+async def receive(
+    session: AsyncSession,
+    platform: Platform,
+    headers: Mapping[str, str],
+    body: bytes,
+    settings: Settings,
+) -> Receipt:
+    """One delivery, from its raw body to its orders. Raises NotFound (the endpoint is off),
+    InvalidSignature or InvalidBody, each before anything is stored."""
+    key = _secret(platform, settings)
+    if platform.is_ping(body):
+        return Receipt(status="pong")
+    _check(platform, body, headers, key)
+    envelope = platform.envelope(headers, body)
+    delivery_id = await store_delivery(session, platform.name, envelope, body)
+    if delivery_id is None:
+        metrics.WEBHOOKS.labels(platform.name, "duplicate").inc()
+        return Receipt(status="duplicate")
+    await session.commit()  # durable before anything else may fail
+    error = await process(session, delivery_id, settings)
+    await session.commit()
+    metrics.WEBHOOKS.labels(platform.name, "failed" if error else "accepted").inc()
+    return Receipt(status="failed", error=error) if error else Receipt(status="accepted")
 
 
 def customer_hash(platform: str, shop: str, reference: str) -> str:
@@ -72,9 +137,11 @@ async def _apply_order(
 
 async def apply(session: AsyncSession, delivery: Delivery, settings: Settings) -> None:
     """Read a stored delivery into orders and refunds; raises UnprocessableDelivery."""
-    parse = PARSERS[delivery.platform]
+    platform = PLATFORMS.get(delivery.platform)
+    if platform is None:
+        raise UnprocessableDelivery(f"platform {delivery.platform!r} is not registered")
     window = timedelta(days=settings.attribution_window_days)
-    for fact in parse(delivery.topic, delivery.body, settings.click_id_param):
+    for fact in platform.read(delivery.topic, delivery.body, settings.click_id_param):
         if isinstance(fact, RefundFacts):
             await repository.upsert_refund(session, delivery.platform, delivery.shop, fact)
         else:
