@@ -563,3 +563,24 @@ class TestBadParameters:
 
     async def test_needs_a_key(self, client: httpx.AsyncClient) -> None:
         assert (await client.get("/api/stats")).status_code == 401
+
+
+class TestOpenAPI:
+    async def test_documents_every_metric_the_reports_answer_with(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        document = (await api.get("/openapi.json")).json()
+        schemas = document["components"]["schemas"]
+        documented = schemas["Metrics"]["properties"]
+        assert all(field.get("description") for field in documented.values())
+        answer = (await api.get("/api/stats", params={"group_by": "day"})).json()
+        assert set(answer["totals"]) == set(documented)
+        assert set(schemas["Row"]["properties"]) == {*documented, "key"}
+        stats = document["paths"]["/api/stats"]["get"]["responses"]["200"]
+        assert stats["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Report"
+        }
+        link_stats = document["paths"]["/api/links/{slug}/stats"]["get"]["responses"]["200"]
+        assert link_stats["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/LinkReport"
+        }

@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
+from tracker.reports.schemas import Metrics, Report, Row
+
 SCALARS = (
     "clicks",
     "bot_clicks",
@@ -30,13 +32,14 @@ PER_CURRENCY = (
 )
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    currencies = sorted({c for row in rows for metric in PER_CURRENCY for c in row[metric]})
+def to_csv(rows: list[Row]) -> str:
+    fields = [dict(row) for row in rows]
+    currencies = sorted({c for row in fields for metric in PER_CURRENCY for c in row[metric]})
     header = ["key", *SCALARS, *(f"{m}_{c}" for m in PER_CURRENCY for c in currencies)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    for row in rows:
+    for row in fields:
         values = [row["key"], *(row[m] for m in SCALARS)]
         values += [row[m].get(c) for m in PER_CURRENCY for c in currencies]
         writer.writerow(["" if value is None else _safe(value) for value in values])
@@ -58,23 +61,23 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def _cells(key: str | None, row: Metrics) -> list[str]:
     return [
-        "(none)" if row["key"] is None else str(row["key"]),
-        str(row["clicks"]),
-        str(row["bot_clicks"]),
-        str(row["unique_visitors"]),
-        str(row["orders"]),
-        _ratio(row["conversion_rate"]),
-        _money(row["net_revenue"]),
-        _money(row["cost"]),
-        "  ".join(f"{value} {currency}" for currency, value in row["roas"].items()) or "-",
+        "(none)" if key is None else key,
+        str(row.clicks),
+        str(row.bot_clicks),
+        str(row.unique_visitors),
+        str(row.orders),
+        _ratio(row.conversion_rate),
+        _money(row.net_revenue),
+        _money(row.cost),
+        _money(row.roas),
     ]
 
 
-def to_table(report: dict[str, Any]) -> Table:
+def to_table(report: Report) -> Table:
     """The report for `tracker stats`: the funnel columns, then a totals line."""
-    title = f"{report['from']:%Y-%m-%d %H:%M} to {report['to']:%Y-%m-%d %H:%M} ({report['tz']})"
+    title = f"{report.start:%Y-%m-%d %H:%M} to {report.end:%Y-%m-%d %H:%M} ({report.tz})"
     table = Table(title=title)
     for name in (
         "",
@@ -88,9 +91,9 @@ def to_table(report: dict[str, Any]) -> Table:
         "ROAS",
     ):
         table.add_column(name, justify="right" if name else "left")
-    for row in report["rows"]:
-        table.add_row(*_cells(row))
-    if report["rows"]:
+    for row in report.rows:
+        table.add_row(*_cells(row.key, row))
+    if report.rows:
         table.add_section()
-    table.add_row(*_cells({"key": "TOTAL", **report["totals"]}))
+    table.add_row(*_cells("TOTAL", report.totals))
     return table

@@ -14,6 +14,7 @@ from tracker.db.session import SessionDep
 from tracker.links import service as links_service
 from tracker.reports import export, service
 from tracker.reports.queries import Dimension, Scope
+from tracker.reports.schemas import LinkReport, Report, Row
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -54,7 +55,7 @@ ScopeDep = Annotated[Scope, Depends(stats_scope)]
 
 
 @router.get("/stats", responses=_ERRORS)
-async def stats(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> dict[str, Any]:
+async def stats(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> Report:
     """Impressions → clicks → orders → revenue → return on spend, per dimension."""
     return await service.report(session, scope)
 
@@ -65,7 +66,7 @@ async def stats(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> dict[s
 async def stats_csv(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> Response:
     """The same rows as CSV, one column per metric and currency."""
     data = await service.report(session, scope)
-    rows = data["rows"] if scope.group_by else [{"key": "total", **data["totals"]}]
+    rows = data.rows if scope.group_by else [Row(key="total", **dict(data.totals))]
     name = f"tracker-stats-{scope.group_by or 'total'}-{scope.start:%Y%m%d}-{scope.end:%Y%m%d}.csv"
     return Response(
         export.to_csv(rows),
@@ -83,7 +84,7 @@ async def link_stats(
     start: From = None,
     to: To = None,
     tz: Tz = "UTC",
-) -> dict[str, Any]:
+) -> LinkReport:
     """One link's metrics and its daily series (every day of the period, zeros included)."""
     await links_service.get_link(session, slug)
     scope = service.scope_for(

@@ -17,10 +17,10 @@ from tracker.db.engine import Dialect
 from tracker.errors import Unprocessable
 from tracker.reports import queries
 from tracker.reports.queries import Dimension, Scope, Totals
+from tracker.reports.schemas import DayPoint, LinkReport, Metrics, Money, Report, Row
 
 DEFAULT_DAYS = 30
 MAX_RANGE = timedelta(days=5 * 366)
-Money = dict[str, str]
 
 
 def zone(name: str) -> ZoneInfo:
@@ -76,7 +76,12 @@ def _ratio(numerator: float, denominator: float | None) -> float | None:
     return round(numerator / denominator, 6) if denominator else None
 
 
-def metrics(totals: Totals) -> dict[str, Any]:
+def _money_ratio(numerator: int, denominator: int) -> float:
+    return round(numerator / denominator, 6)
+
+
+def _fields(totals: Totals) -> dict[str, Any]:
+    """Every metric of SPEC §8 from one row's raw aggregates."""
     revenue = totals.revenue or {}
     refunds = totals.refunds or {}
     cost = totals.cost or {}
@@ -105,8 +110,10 @@ def metrics(totals: Totals) -> dict[str, Any]:
         "impressions": totals.impressions,
         "cost": _money(cost),
         "ctr": _ratio(totals.clicks, totals.impressions),
-        "roas": {c: _ratio(net[c], cost[c]) for c in sorted(cost) if c in net and cost[c]},
-        "roi": {c: _ratio(net[c] - cost[c], cost[c]) for c in sorted(cost) if c in net and cost[c]},
+        "roas": {c: _money_ratio(net[c], cost[c]) for c in sorted(cost) if c in net and cost[c]},
+        "roi": {
+            c: _money_ratio(net[c] - cost[c], cost[c]) for c in sorted(cost) if c in net and cost[c]
+        },
     }
 
 
@@ -173,7 +180,7 @@ async def _totals(
     return total
 
 
-async def report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
+async def report(session: AsyncSession, scope: Scope) -> Report:
     """Rows and totals. Time rows run in time order; the others by net revenue, then clicks.
 
     Amounts in different currencies are never added up, so rows are ranked by
@@ -184,44 +191,41 @@ async def report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
     total = await _totals(session, scope, grouped, median)
     by_currency = total.orders_by_currency or {}
     main = max(sorted(by_currency), key=lambda c: by_currency[c]) if by_currency else ""
-    rows = [{"key": key, **metrics(totals)} for key, totals in grouped.items()]
+    rows = [Row(key=key, **_fields(totals)) for key, totals in grouped.items()]
     if scope.group_by in queries.TIME_DIMENSIONS:
-        rows.sort(key=lambda row: (row["key"] is None, row["key"] or ""))
+        rows.sort(key=lambda row: (row.key is None, row.key or ""))
     else:
         rows.sort(
             key=lambda row: (
-                -Decimal(row["net_revenue"].get(main, 0)),
-                -row["clicks"],
-                row["key"] is None,
-                str(row["key"]),
+                -Decimal(row.net_revenue.get(main, 0)),
+                -row.clicks,
+                row.key is None,
+                str(row.key),
             )
         )
-    return {
-        "from": scope.start,
-        "to": scope.end,
-        "tz": scope.zone.key,
-        "group_by": scope.group_by,
-        "rows": rows,
-        "totals": metrics(total),
-    }
+    return Report(
+        start=scope.start,
+        end=scope.end,
+        tz=scope.zone.key,
+        group_by=scope.group_by,
+        rows=rows,
+        totals=Metrics(**_fields(total)),
+    )
 
 
-async def link_report(session: AsyncSession, scope: Scope) -> dict[str, Any]:
+async def link_report(session: AsyncSession, scope: Scope) -> LinkReport:
     """One link: its totals and a zero-filled daily series of clicks, orders and net revenue."""
+    if scope.link is None:
+        raise ValueError("a link report needs a link")
     summary = await report(session, replace(scope, group_by=None))
     by_day, _median = await aggregate(session, replace(scope, group_by="day"))
     series = []
     for day in timebuckets.local_days(scope.zone, scope.start, scope.end):
-        row = metrics(by_day.get(day.isoformat(), Totals()))
+        row = Metrics(**_fields(by_day.get(day.isoformat(), Totals())))
         series.append(
-            {
-                "date": day.isoformat(),
-                "clicks": row["clicks"],
-                "orders": row["orders"],
-                "net_revenue": row["net_revenue"],
-            }
+            DayPoint(date=day, clicks=row.clicks, orders=row.orders, net_revenue=row.net_revenue)
         )
-    return {**summary, "link": scope.link, "series": series}
+    return LinkReport(**dict(summary), link=scope.link, series=series)
 
 
 def scope_for(
