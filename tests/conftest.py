@@ -11,11 +11,13 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+import time_machine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -32,6 +34,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("TRACKER_TEST_REQUIRE_POSTGRES") == "1"
 BASE_URL = "https://go.test"
+NOON = datetime(2026, 11, 20, 12, tzinfo=UTC)
 CLIENT_IP = "203.0.113.7"
 
 
@@ -89,6 +92,15 @@ async def empty_database(database_url: str) -> None:
                     await connection.execute(text(f"DELETE FROM {table}"))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    """The wall clock of the whole process (redirects, writer thread, signatures), set to noon
+    UTC of a fixed day and running on from there; `clock.move_to` jumps. Request it before
+    the app, so that the app starts in that time too."""
+    with time_machine.travel(NOON, tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ async def click(client: httpx.AsyncClient, slug: str, app: TrackerApp | None = N
     assert response.status_code in (301, 302, 307, 308), response.text
     (click_id,) = parse_qs(urlsplit(response.headers["location"]).query)["tclid"]
     if app is not None:
-        await app.runtime.flush_clicks()
+        await flush_clicks(app)
     return click_id
 
 
@@ -100,9 +100,16 @@ async def rows_by(app: TrackerApp, model: type[T]) -> list[T]:
         return list((await session.scalars(select(model))).all())
 
 
+async def flush_clicks(app: TrackerApp) -> None:
+    """Every click the app journaled so far, in the database (its writer runs on a thread)."""
+    assert app.runtime.click_writer is not None, "the tests' settings run the writer on a thread"
+    await app.runtime.journal.seal()
+    await app.runtime.click_writer.flush()
+
+
 async def clicks(app: TrackerApp) -> list[Click]:
     """Every click, once the writer has written what it holds."""
-    await app.runtime.flush_clicks()
+    await flush_clicks(app)
     async with app.runtime.sessionmaker() as session:
         return list((await session.scalars(select(Click).order_by(Click.clicked_at))).all())
 

@@ -46,7 +46,7 @@ async def _clicks(app: TrackerApp, api: httpx.AsyncClient, repeat: int = 1) -> N
                         visitor_hash=f"{moment[:10]}-{n % 2}".rjust(32, "0"),
                     )
                 )
-        await app.runtime.flush_clicks()
+        await factories.flush_clicks(app)
 
 
 def _scope(

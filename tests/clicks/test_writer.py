@@ -250,5 +250,5 @@ class TestOutage:
         for _ in range(2):
             for click in batch:
                 app.runtime.journal.append(click)
-            await app.runtime.flush_clicks()
+            await factories.flush_clicks(app)
         assert await factories.count(app, Click) == 3

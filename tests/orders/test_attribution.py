@@ -159,7 +159,7 @@ class TestLateClicks:
                 visitor_hash="0" * 32,
             )
         )
-        await app.runtime.flush_clicks()
+        await factories.flush_clicks(app)
         (order,) = await factories.rows(app, Order)
         assert (order.attribution, order.attributed_click_id, order.link_id) == (
             "click",

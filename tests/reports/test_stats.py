@@ -5,17 +5,20 @@ Every expected figure below is worked out by hand from the dataset in `shop`.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 
 from tests import factories, platforms
 from tracker.models import Click, Link
 from tracker.server.dispatch import TrackerApp
+
+# Every test here starts at noon UTC of 2026-11-20 (conftest's clock), before its app does.
+pytestmark = pytest.mark.usefixtures("clock")
 
 CHROME = factories.DESKTOP_CHROME
 IPHONE = factories.IPHONE
@@ -43,7 +46,7 @@ async def _visit(
 
 
 async def _clicked_at(app: TrackerApp, click_id: str) -> datetime:
-    await app.runtime.flush_clicks()
+    await factories.flush_clicks(app)
     async with app.runtime.sessionmaker() as session:
         click = await session.get(Click, click_id)
         assert click is not None
@@ -70,20 +73,9 @@ async def _order(
     assert response.json() == {"status": "accepted"}, response.text
 
 
-async def _clear_of_midnight() -> None:
-    """The dataset spans up to 20 minutes (orders 1,200 s after their clicks): one UTC day.
-
-    Within 22 minutes of midnight UTC the expected days would split; wait for the new day.
-    """
-    now = datetime.now(UTC)
-    midnight = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
-    if midnight - now < timedelta(minutes=22):
-        await asyncio.sleep((midnight - now).total_seconds() + 1)
-
-
 @pytest.fixture
 async def shop(app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClient) -> Shop:
-    await _clear_of_midnight()
+    """Clicks, orders (up to 20 minutes after their clicks) and spend, all on one UTC day."""
     await factories.create_link(
         api,
         slug="ig-story",
@@ -489,7 +481,7 @@ class TestTimeZones:
                     visitor_hash=f"{n:032d}",
                 )
             )
-        await app.runtime.flush_clicks()
+        await factories.flush_clicks(app)
 
     async def _days(
         self, api: httpx.AsyncClient, tz: str, start: str, end: str, group_by: str = "day"
@@ -584,3 +576,52 @@ class TestOpenAPI:
         assert link_stats["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/LinkReport"
         }
+
+
+class TestTheClock:
+    """Boundaries that depend on when "now" is, set on purpose instead of waited for."""
+
+    async def test_a_click_before_midnight_utc_and_its_order_after_it(
+        self,
+        clock: time_machine.Traveller,
+        app: TrackerApp,
+        api: httpx.AsyncClient,
+        client: httpx.AsyncClient,
+    ) -> None:
+        await factories.create_link(api, slug="late")
+        clock.move_to(datetime(2026, 11, 20, 23, 59, 59, 900_000, tzinfo=UTC))
+        click_id = await _visit(app, "late", "198.51.100.1", CHROME, None, None)
+        assert (await _clicked_at(app, click_id)).date() == date(2026, 11, 20)
+        clock.move_to(datetime(2026, 11, 21, 0, 0, 0, 100_000, tzinfo=UTC))
+        await _order(client, "after-midnight", datetime.now(UTC), "9.90", "EUR", click_id=click_id)
+        response = await api.get(
+            "/api/stats", params={"from": "2026-11-20", "to": "2026-11-21", "group_by": "day"}
+        )
+        days = {row["key"]: (row["clicks"], row["orders"]) for row in response.json()["rows"]}
+        assert days == {"2026-11-20": (1, 0), "2026-11-21": (0, 1)}
+
+    @pytest.mark.parametrize(
+        ("now", "tz", "first_instant"),
+        [
+            # New York left daylight saving time at 06:00 UTC on 1 November: the period's
+            # first day, 3 October, still began at 00:00 EDT.
+            ("2026-11-01T16:00:00+00:00", "America/New_York", "2026-10-03T04:00:00Z"),
+            # Kathmandu is UTC+05:45: one second before its midnight, then one after.
+            ("2026-11-20T18:14:59+00:00", "Asia/Kathmandu", "2026-10-21T18:15:00Z"),
+            ("2026-11-20T18:15:01+00:00", "Asia/Kathmandu", "2026-10-22T18:15:00Z"),
+            ("2026-11-20T23:59:59+00:00", "UTC", "2026-10-22T00:00:00Z"),
+            ("2026-11-21T00:00:00+00:00", "UTC", "2026-10-23T00:00:00Z"),
+        ],
+    )
+    async def test_the_default_period_is_today_and_the_29_days_before_it(
+        self,
+        clock: time_machine.Traveller,
+        api: httpx.AsyncClient,
+        now: str,
+        tz: str,
+        first_instant: str,
+    ) -> None:
+        clock.move_to(datetime.fromisoformat(now), tick=False)
+        data = (await api.get("/api/stats", params={"tz": tz})).json()
+        instants = (datetime.fromisoformat(data["from"]), datetime.fromisoformat(data["to"]))
+        assert instants == (datetime.fromisoformat(first_instant), datetime.fromisoformat(now))
