@@ -7,6 +7,7 @@ which tests move with time-machine: no test depends on when it runs.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -28,3 +29,11 @@ def from_unix_micros(micros: int) -> datetime:
 def as_utc(value: datetime) -> datetime:
     """A time from outside (a payload, a CLI option) in UTC; a naive one is taken as UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``; a ValueError naming it if there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc

@@ -11,11 +11,12 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tracker import clock
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -151,10 +152,7 @@ class Settings(BaseSettings):
     @field_validator("report_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        clock.zone(value)
         return value
 
 

@@ -51,6 +51,15 @@ def to_minor(amount: Decimal, currency: str) -> int:
     return int(scaled)
 
 
+def require_fit(amount: Decimal, currency: str) -> None:
+    """For a body's model validator: an amount its currency cannot hold is the body's error
+    (a ValueError, which pydantic reports as a 422), not the server's."""
+    try:
+        to_minor(amount, currency)
+    except InvalidMoney as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def from_minor(minor: int, currency: str) -> Decimal:
     """Integer minor units -> Decimal with exactly the currency's number of decimals."""
     exponent = currency_exponent(currency)

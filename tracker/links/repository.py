@@ -1,4 +1,10 @@
-"""The SQL of links: nothing outside this module builds queries on `links`."""
+"""The links API's SQL: find, list, filter and page links.
+
+Other domains join `links` in their own queries (a report groups by link
+columns, the redirect cache loads one link, attribution matches UTM tags,
+spend names its link): each reads what it needs from the table beside its
+own, rather than through a call per row here.
+"""
 
 from __future__ import annotations
 

@@ -54,14 +54,19 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-class LinkFields(_Input):
-    """Fields a link shares with its bulk variants and its updates."""
+class UtmFields(BaseModel):
+    """The five UTM parameters a link merges into its destination."""
 
     utm_source: UtmValue | None = None
     utm_medium: UtmValue | None = None
     utm_campaign: UtmValue | None = None
     utm_term: UtmValue | None = None
     utm_content: UtmValue | None = None
+
+
+class LinkOptions(BaseModel):
+    """What a link shares with the other links of a bulk mint, besides its destination."""
+
     title: Title | None = None
     tags: Tags = []
     expires_at: UtcDatetime | None = None
@@ -69,7 +74,7 @@ class LinkFields(_Input):
     redirect_status: RedirectStatus = 302
 
 
-class LinkCreate(LinkFields):
+class LinkCreate(_Input, UtmFields, LinkOptions):
     url: Url
     slug: Slug | None = None
 
@@ -89,15 +94,11 @@ class LinkCreate(LinkFields):
     )
 
 
-class LinkUpdate(_Input):
+class LinkUpdate(_Input, UtmFields):
     """Any field but the slug; only the fields sent are changed (null clears)."""
 
     url: Url | None = None
-    utm_source: UtmValue | None = None
-    utm_medium: UtmValue | None = None
-    utm_campaign: UtmValue | None = None
-    utm_term: UtmValue | None = None
-    utm_content: UtmValue | None = None
+    # LinkOptions' fields, with None for "not sent" instead of their defaults.
     title: Title | None = None
     tags: Tags | None = None
     expires_at: UtcDatetime | None = None
@@ -113,17 +114,12 @@ class BulkVariant(_Input):
     slug: Slug | None = None
 
 
-class BulkCreate(_Input):
+class BulkCreate(_Input, LinkOptions):
     """One destination and campaign, one link per channel."""
 
     url: Url
     utm_campaign: UtmValue
     utm_term: UtmValue | None = None
-    title: Title | None = None
-    tags: Tags = []
-    expires_at: UtcDatetime | None = None
-    max_clicks: MaxClicks | None = None
-    redirect_status: RedirectStatus = 302
     variants: Annotated[list[BulkVariant], Field(min_length=1, max_length=100)]
 
     def links(self) -> list[LinkCreate]:
@@ -134,16 +130,11 @@ class BulkCreate(_Input):
         ]
 
 
-class LinkRead(BaseModel):
+class LinkRead(UtmFields):
     slug: str
     short_url: str
     url: str
     destination: str
-    utm_source: str | None
-    utm_medium: str | None
-    utm_campaign: str | None
-    utm_term: str | None
-    utm_content: str | None
     title: str | None
     tags: list[str]
     expires_at: datetime | None

@@ -85,12 +85,9 @@ class GenericOrder(BaseModel):
     @model_validator(mode="after")
     def _amounts_fit_the_currency(self) -> GenericOrder:
         """No 12.345 EUR, no 10.5 JPY."""
-        try:
-            money.to_minor(self.amount, self.currency)
-            if self.refunded_amount is not None:
-                money.to_minor(self.refunded_amount, self.currency)
-        except money.InvalidMoney as exc:
-            raise ValueError(str(exc)) from exc
+        money.require_fit(self.amount, self.currency)
+        if self.refunded_amount is not None:
+            money.require_fit(self.refunded_amount, self.currency)
         return self
 
 

@@ -6,11 +6,11 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker import money, timebuckets
+from tracker import clock, money, timebuckets
 from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db.engine import Dialect
@@ -25,9 +25,9 @@ MAX_RANGE = timedelta(days=5 * 366)
 
 def zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Unprocessable(f"tz: unknown time zone {name!r}") from exc
+        return clock.zone(name)
+    except ValueError as exc:
+        raise Unprocessable(f"tz: {exc}") from exc
 
 
 def _instant(name: str, value: str, tz: ZoneInfo, *, end: bool) -> datetime:

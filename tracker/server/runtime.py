@@ -75,10 +75,3 @@ class Runtime:
         except DATABASE_ERRORS as exc:
             log.warning("synchronous click write failed, journaled instead: %s", exc)
             self.journal.append(record)
-
-    async def flush_clicks(self) -> None:
-        """Every click appended so far, in the database (needs the writer thread)."""
-        if self.click_writer is None:
-            raise RuntimeError("the click writer runs in another process")
-        await self.journal.seal()
-        await self.click_writer.flush()

@@ -42,10 +42,7 @@ class SpendCreate(BaseModel):
     def _one_target_and_exact_amount(self) -> SpendCreate:
         if (self.link is None) == (self.utm_campaign is None):
             raise ValueError("give exactly one of link and utm_campaign")
-        try:
-            money.to_minor(self.amount, self.currency)
-        except money.InvalidMoney as exc:
-            raise ValueError(str(exc)) from exc
+        money.require_fit(self.amount, self.currency)
         return self
 
 
