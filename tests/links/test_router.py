@@ -11,6 +11,9 @@ from tests import factories
 from tracker.models import Click, Link, LinkTag
 from tracker.server.dispatch import TrackerApp
 
+# In the process's own time, set by conftest's clock: no test here depends on when it runs.
+pytestmark = pytest.mark.usefixtures("clock")
+
 SHOP = "https://shop.example.com/products/mug"
 
 

@@ -15,6 +15,9 @@ from tracker.main import create_app
 from tracker.models import Delivery, Order, Refund
 from tracker.server.dispatch import TrackerApp
 
+# In the process's own time, set by conftest's clock: no test here depends on when it runs.
+pytestmark = pytest.mark.usefixtures("clock")
+
 BIG = b'{"x": "' + b"y" * (1_048_576 + 10) + b'"}'
 
 

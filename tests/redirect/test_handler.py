@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import time_machine
 
 from tests import factories
 from tests.conftest import CLIENT_IP
@@ -19,6 +18,9 @@ from tracker.main import create_app
 from tracker.models import Click
 from tracker.redirect.handler import ClickIds
 from tracker.server.dispatch import TrackerApp
+
+# In the process's own time, set by conftest's clock: no test here depends on when it runs.
+pytestmark = pytest.mark.usefixtures("clock")
 
 BROWSER = {"User-Agent": factories.IPHONE}
 
@@ -274,7 +276,7 @@ class TestClickFields:
 
 class TestDailySalt:
     async def test_the_redirects_clock_finds_the_shared_salt_once_it_is_loaded(
-        self, clock: time_machine.Traveller, app: TrackerApp
+        self, app: TrackerApp
     ) -> None:
         """A process that started without the database hashes with a salt of its own, and
         with the deployment's as soon as it has it."""
