@@ -49,6 +49,13 @@ async def revoke_key(session: AsyncSession, key_id: int) -> ApiKey:
     return key
 
 
+async def find_live_key(session: AsyncSession, raw_key: str) -> ApiKey | None:
+    """The unrevoked key whose hash ``raw_key`` has, or None."""
+    return await session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key), ApiKey.revoked_at.is_(None))
+    )
+
+
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -59,11 +66,7 @@ async def require_api_key(
     """Answer 401 unless the request carries a live key."""
     if credentials is None:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    key = await session.scalar(
-        select(ApiKey).where(
-            ApiKey.key_hash == hash_key(credentials.credentials), ApiKey.revoked_at.is_(None)
-        )
-    )
+    key = await find_live_key(session, credentials.credentials)
     if key is None:
         raise Unauthorized("invalid or revoked API key")
     await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=utcnow()))

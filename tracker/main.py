@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from tracker import logs
 from tracker.clicks import visitor
 from tracker.config import Settings, get_settings
+from tracker.dashboard.router import router as dashboard_router
 from tracker.errors import install_error_handlers
 from tracker.links.router import router as links_router
 from tracker.orders.registry import PLATFORMS
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     api.include_router(webhooks_router(PLATFORMS.values()))
     api.include_router(spend_router)
     api.include_router(reports_router)
+    api.include_router(dashboard_router)
     return TrackerApp(api, runtime)
 
 

@@ -121,6 +121,17 @@ class VisitorSalt(Base):
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+class AppSecret(Base):
+    """A secret every host of a deployment shares (the dashboard's cookie signing key), made
+    by whichever process needs it first."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Delivery(Base):
     """One signed webhook delivery, raw body kept, so orders can be recomputed at any time."""
 

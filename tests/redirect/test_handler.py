@@ -138,7 +138,9 @@ class TestClickId:
 
 class TestGoneAndUnknown:
     @pytest.mark.parametrize(
-        "path", ["/nope", "/a/b", "/%2e%2e/", "/..", "/mug.", "/" + "a" * 65, "/caf%C3%A9"]
+        # ("/.." is the root once the client normalizes it, and the root leads to the dashboard.)
+        "path",
+        ["/nope", "/a/b", "/%2e%2e/", "/mug.", "/" + "a" * 65, "/caf%C3%A9"],
     )
     async def test_unknown_slugs_are_404(
         self, client: httpx.AsyncClient, app: TrackerApp, path: str

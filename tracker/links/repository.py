@@ -75,3 +75,26 @@ async def list_links(
             )
         )
     return list((await session.scalars(query)).all())
+
+
+async def values_in_use(session: AsyncSession, limit: int = 200) -> dict[str, list[str]]:
+    """The UTM values and tags links already carry, most used first: what a form suggests."""
+    found: dict[str, list[str]] = {}
+    columns = {
+        "utm_source": Link.utm_source,
+        "utm_medium": Link.utm_medium,
+        "utm_campaign": Link.utm_campaign,
+        "utm_content": Link.utm_content,
+        "utm_term": Link.utm_term,
+        "tag": LinkTag.tag,
+    }
+    for name, column in columns.items():
+        query = (
+            select(column)
+            .where(column.is_not(None))
+            .group_by(column)
+            .order_by(func.count().desc(), column)
+            .limit(limit)
+        )
+        found[name] = [value for value in (await session.scalars(query)).all() if value]
+    return found

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select, text, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.clock import utcnow
@@ -189,3 +190,51 @@ async def mark_delivery(session: AsyncSession, delivery_id: int, error: str | No
         .where(Delivery.id == delivery_id)
         .values(processed_at=utcnow(), error=error)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RecentOrder:
+    order: Order
+    slug: str | None  # the link it was credited to
+    title: str | None
+    post: str | None  # the link's utm_content: which post or ad
+    refunded_minor: int
+
+
+async def recent_orders(session: AsyncSession, limit: int) -> list[RecentOrder]:
+    """The newest orders with the link (and post) they came from and what was refunded."""
+    refunded = (
+        select(
+            Refund.platform, Refund.shop, Refund.order_external_id,
+            func.sum(Refund.amount_minor).label("minor"),
+        )
+        .group_by(Refund.platform, Refund.shop, Refund.order_external_id)
+        .subquery()
+    )  # fmt: skip
+    query = (
+        select(Order, Link.slug, Link.title, Link.utm_content, refunded.c.minor)
+        .outerjoin(Link, Link.id == Order.link_id)
+        .outerjoin(
+            refunded,
+            (refunded.c.platform == Order.platform)
+            & (refunded.c.shop == Order.shop)
+            & (refunded.c.order_external_id == Order.external_id),
+        )
+        .order_by(Order.occurred_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return [
+        RecentOrder(order, slug, title, post, int(minor or 0))
+        for order, slug, title, post, minor in await session.execute(query)
+    ]
+
+
+async def failed_deliveries(session: AsyncSession, limit: int) -> Sequence[Delivery]:
+    """The newest deliveries kept with an error."""
+    query = (
+        select(Delivery)
+        .where(Delivery.error.is_not(None))
+        .order_by(Delivery.received_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()

@@ -117,6 +117,11 @@ def _fields(totals: Totals) -> dict[str, Any]:
     }
 
 
+def empty_row(key: str | None) -> Row:
+    """A row where nothing happened: a day without clicks or orders, say."""
+    return Row(key=key, **_fields(Totals()))
+
+
 async def aggregate(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
     """Every metric family, by key; and the median time to order over all the keys."""
     clicks = await queries.clicks(session, scope)

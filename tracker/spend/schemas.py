@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tracker import money
 from tracker.links.schemas import Slug, UtmValue
@@ -34,15 +34,22 @@ class SpendCreate(BaseModel):
     link: Slug | None = Field(None, description="the slug of the link that cost this")
     utm_campaign: UtmValue | None = Field(None, description="or the campaign that cost this")
     date: date
+    currency: money.Currency  # before the amount, which is checked against it
     amount: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-    currency: money.Currency
     impressions: Annotated[int, Field(ge=0, le=10**15)] | None = None
 
+    @field_validator("amount")
+    @classmethod
+    def _fits_the_currency(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+        """No 12.345 EUR: the error names the amount (no currency given: that error is enough)."""
+        if "currency" in info.data:
+            money.require_fit(amount, info.data["currency"])
+        return amount
+
     @model_validator(mode="after")
-    def _one_target_and_exact_amount(self) -> SpendCreate:
+    def _one_target(self) -> SpendCreate:
         if (self.link is None) == (self.utm_campaign is None):
             raise ValueError("give exactly one of link and utm_campaign")
-        money.require_fit(self.amount, self.currency)
         return self
 
 

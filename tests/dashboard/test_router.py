@@ -1,0 +1,261 @@
+"""The dashboard over HTTP: sign-in, sessions, CSRF, security headers, forms and figures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import time_machine
+
+from tests import factories
+from tracker import auth
+from tracker.dashboard.router import SECURITY_HEADERS
+from tracker.models import Link, Spend
+from tracker.server.dispatch import TrackerApp
+
+pytestmark = pytest.mark.usefixtures("clock")
+
+PAGES = (
+    "/dashboard",
+    "/dashboard/links",
+    "/dashboard/mint",
+    "/dashboard/orders",
+    "/dashboard/spend",
+)
+
+
+def _csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text[:500]
+    return found.group(1)
+
+
+async def _sign_in(browser: httpx.AsyncClient, key: str) -> httpx.Response:
+    form = await browser.get("/dashboard/sign-in")
+    return await browser.post(
+        "/dashboard/sign-in", data={"csrf": _csrf(form), "key": key, "next": "/dashboard/links"}
+    )
+
+
+@pytest.fixture
+async def browser(app: TrackerApp) -> AsyncIterator[httpx.AsyncClient]:
+    """A visitor with a cookie jar, not signed in."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.20", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def signed_in(
+    app: TrackerApp, browser: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    answer = await _sign_in(browser, await factories.create_api_key(app, "shop owner"))
+    assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard/links")
+    yield browser
+
+
+class TestSignIn:
+    async def test_the_root_leads_to_the_dashboard_and_it_to_the_sign_in(
+        self, browser: httpx.AsyncClient
+    ) -> None:
+        root = await browser.get("/")
+        assert (root.status_code, root.headers["location"]) == (307, "/dashboard")
+        for path in PAGES:
+            page = await browser.get(path)
+            assert page.status_code == 303
+            assert page.headers["location"].startswith("/dashboard/sign-in?next=")
+
+    async def test_a_wrong_key_is_refused_and_a_right_one_opens_every_page(
+        self, app: TrackerApp, browser: httpx.AsyncClient
+    ) -> None:
+        refused = await _sign_in(browser, "trk_not-a-key")
+        assert refused.status_code == 401
+        assert "That key is not valid." in refused.text
+        assert (await browser.get("/dashboard")).status_code == 303
+        answer = await _sign_in(browser, await factories.create_api_key(app))
+        assert answer.status_code == 303
+        cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie
+        for path in PAGES:
+            page = await browser.get(path)
+            assert page.status_code == 200, (path, page.text[:300])
+
+    async def test_sign_in_never_sends_anyone_elsewhere(
+        self, app: TrackerApp, browser: httpx.AsyncClient
+    ) -> None:
+        form = await browser.get("/dashboard/sign-in")
+        answer = await browser.post(
+            "/dashboard/sign-in",
+            data={
+                "csrf": _csrf(form),
+                "key": await factories.create_api_key(app),
+                "next": "https://evil.example/",
+            },
+        )
+        assert answer.headers["location"] == "/dashboard"
+
+    async def test_sign_out_ends_the_session(self, signed_in: httpx.AsyncClient) -> None:
+        page = await signed_in.get("/dashboard")
+        answer = await signed_in.post("/dashboard/sign-out", data={"csrf": _csrf(page)})
+        assert answer.headers["location"] == "/dashboard/sign-in"
+        assert (await signed_in.get("/dashboard")).status_code == 303
+
+    async def test_a_revoked_key_ends_its_sessions(
+        self, app: TrackerApp, signed_in: httpx.AsyncClient
+    ) -> None:
+        assert (await signed_in.get("/dashboard")).status_code == 200
+        async with app.runtime.sessionmaker() as session, session.begin():
+            for key in await auth.list_keys(session):
+                await auth.revoke_key(session, key.id)
+        assert (await signed_in.get("/dashboard")).status_code == 303
+
+    async def test_a_session_idle_for_longer_than_eight_hours_ends(
+        self, clock: time_machine.Traveller, signed_in: httpx.AsyncClient
+    ) -> None:
+        clock.shift(timedelta(hours=7, minutes=59))
+        assert (await signed_in.get("/dashboard")).status_code == 200  # and renewed
+        clock.shift(timedelta(hours=7, minutes=59))
+        assert (await signed_in.get("/dashboard")).status_code == 200
+        clock.shift(timedelta(hours=8, minutes=1))
+        assert (await signed_in.get("/dashboard")).status_code == 303
+
+    async def test_a_forged_cookie_is_a_visitor_without_a_session(
+        self, browser: httpx.AsyncClient
+    ) -> None:
+        browser.cookies.set("tracker_session", '{"k": 1, "c": "x"}', domain="go.test")
+        assert (await browser.get("/dashboard")).status_code == 303
+
+
+class TestForms:
+    async def test_every_form_refuses_a_missing_or_foreign_token(
+        self, app: TrackerApp, signed_in: httpx.AsyncClient, api: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="keep")
+        for path in (
+            "/dashboard/mint",
+            "/dashboard/spend",
+            "/dashboard/links/keep/delete",
+            "/dashboard/sign-out",
+            "/dashboard/sign-in",
+        ):
+            for token in ({}, {"csrf": "forged"}):
+                answer = await signed_in.post(path, data={**token, "url": "https://x.example/"})
+                assert answer.status_code == 403, path
+        assert len(await factories.rows(app, Link)) == 1
+        assert (await signed_in.get("/keep")).status_code == 302  # not deleted
+
+    async def test_mint_one_link_then_bulk_one_per_channel(
+        self, app: TrackerApp, signed_in: httpx.AsyncClient
+    ) -> None:
+        csrf = _csrf(await signed_in.get("/dashboard/mint"))
+        one = await signed_in.post(
+            "/dashboard/mint",
+            data={
+                "csrf": csrf, "url": "https://shop.example.com/mug", "utm_source": "instagram",
+                "utm_medium": "social", "utm_campaign": "spring", "slug": "mug-ig",
+                "tags": "mugs, spring",
+            },
+        )  # fmt: skip
+        assert (one.status_code, one.headers["location"]) == (
+            303,
+            "/dashboard/links/mug-ig?minted=1",
+        )
+        bulk = await signed_in.post(
+            "/dashboard/mint",
+            data={
+                "csrf": csrf, "url": "https://shop.example.com/mug", "utm_campaign": "spring",
+                "channel": ["facebook/social", "newsletter/email"],
+            },
+        )  # fmt: skip
+        assert bulk.status_code == 303
+        links = {link.utm_source: link for link in await factories.rows(app, Link)}
+        assert sorted(links) == ["facebook", "instagram", "newsletter"]
+        assert links["newsletter"].utm_medium == "email"
+        page = await signed_in.get("/dashboard/links/mug-ig")
+        assert "https://go.test/mug-ig" in page.text
+        assert "utm_campaign=spring" in page.text
+
+    async def test_errors_sit_beside_their_fields_and_the_input_stays(
+        self, app: TrackerApp, signed_in: httpx.AsyncClient
+    ) -> None:
+        csrf = _csrf(await signed_in.get("/dashboard/mint"))
+        wrong = await signed_in.post(
+            "/dashboard/mint",
+            data={"csrf": csrf, "url": "ftp://nope", "utm_source": "instagram", "slug": "a b"},
+        )
+        assert wrong.status_code == 422
+        assert 'id="url-error"' in wrong.text and 'id="slug-error"' in wrong.text
+        assert 'value="instagram"' in wrong.text and 'value="ftp://nope"' in wrong.text
+        assert await factories.rows(app, Link) == []
+
+    async def test_spend_recorded_through_the_form_and_refused_beside_its_field(
+        self, app: TrackerApp, signed_in: httpx.AsyncClient
+    ) -> None:
+        csrf = _csrf(await signed_in.get("/dashboard/spend"))
+        fields = {"csrf": csrf, "target": "campaign", "name": "spring", "date": "2026-11-20"}
+        done = await signed_in.post(
+            "/dashboard/spend", data={**fields, "amount": "12.50", "currency": "EUR"}
+        )
+        assert done.headers["location"] == "/dashboard/spend?recorded=1"
+        wrong = await signed_in.post(
+            "/dashboard/spend", data={**fields, "amount": "12.345", "currency": "EUR"}
+        )
+        assert wrong.status_code == 422 and 'id="amount-error"' in wrong.text
+        (spend,) = await factories.rows(app, Spend)
+        assert (spend.amount_minor, spend.utm_campaign) == (1250, "spring")
+
+    async def test_disable_then_delete_a_link(
+        self, signed_in: httpx.AsyncClient, api: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="soon-gone")
+        csrf = _csrf(await signed_in.get("/dashboard/links/soon-gone"))
+        await signed_in.post("/dashboard/links/soon-gone/disable", data={"csrf": csrf})
+        assert (await signed_in.get("/soon-gone")).status_code == 410
+        await signed_in.post("/dashboard/links/soon-gone/delete", data={"csrf": csrf})
+        assert (await signed_in.get("/dashboard/links/soon-gone")).status_code == 404
+
+
+class TestPages:
+    async def test_every_answer_carries_the_security_headers_and_no_other_host(
+        self, signed_in: httpx.AsyncClient, api: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="shown")
+        paths = (*PAGES, "/dashboard/links/shown", "/dashboard/links/none", "/dashboard/sign-in")
+        for path in paths:
+            page = await signed_in.get(path)
+            for name, value in SECURITY_HEADERS.items():
+                assert page.headers[name] == value, (path, name)
+            sources = re.findall(r'(?:src|href|action)="([^"]+)"', page.text)
+            outside = [
+                s for s in sources if s.startswith(("http:", "https:", "//"))
+                and not s.startswith("https://go.test/") and "shop.example.com" not in s
+            ]  # fmt: skip
+            assert outside == [], path
+            assert "style=" not in page.text and "<script>" not in page.text
+
+    async def test_the_overview_shows_the_figures_of_the_api(
+        self, app: TrackerApp, signed_in: httpx.AsyncClient, api: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="ig", utm_campaign="spring", utm_source="instagram")
+        for _ in range(3):
+            await factories.click(signed_in, "ig")
+        await factories.flush_clicks(app)
+        totals = (await api.get("/api/stats")).json()["totals"]
+        page = (await signed_in.get("/dashboard")).text
+        assert totals["clicks"] == 3
+        assert re.search(
+            r'<span class="label">Clicks</span>\s*<strong class="value">3</strong>', page
+        )
+        assert "spring" in page and "instagram" in page
+
+    async def test_the_qr_code_downloads_as_svg_and_png(
+        self, signed_in: httpx.AsyncClient, api: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="qr")
+        svg = await signed_in.get("/dashboard/links/qr/qr.svg")
+        png = await signed_in.get("/dashboard/links/qr/qr.png")
+        assert svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content
+        assert png.content.startswith(b"\x89PNG")

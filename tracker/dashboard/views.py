@@ -1,0 +1,164 @@
+"""What each page shows, put together from the reports service: the API's figures, no others.
+
+Nothing here queries the database itself; it asks `reports.service` for the
+same reports `/api/stats` answers and arranges their rows for a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tracker.config import Settings
+from tracker.dashboard.periods import Period
+from tracker.db.engine import dialect_of
+from tracker.reports import service as reports
+from tracker.reports.queries import Dimension, Scope
+from tracker.reports.schemas import Metrics, Money, Report, Row
+
+TOP_LINKS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One stage of the funnel, and the rate that leads to it from the one before."""
+
+    label: str
+    value: str
+    rate_label: str | None = None
+    rate: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    totals: Metrics
+    steps: list[Step]
+    unattributed: Row | None
+    campaigns: list[Row]
+    channels: list[Row]
+    top_links: list[Row]
+    days: list[Row]
+    main_currency: str | None
+
+
+def scope(
+    session: AsyncSession,
+    settings: Settings,
+    period: Period,
+    tz: str,
+    group_by: Dimension | None,
+    **filters: str | None,
+) -> Scope:
+    return reports.scope_for(
+        settings,
+        dialect=dialect_of(session),
+        start=period.first.isoformat(),
+        end=period.last.isoformat(),
+        tz=tz,
+        group_by=group_by,
+        **filters,
+    )
+
+
+def main_currency(*amounts: Money) -> str | None:
+    """The currency most of the money is in, to rank and headline by; None without money."""
+    seen: dict[str, Decimal] = {}
+    for money in amounts:
+        for currency, value in money.items():
+            seen[currency] = seen.get(currency, Decimal(0)) + abs(Decimal(value))
+    return max(sorted(seen), key=lambda currency: seen[currency]) if seen else None
+
+
+def money_text(money: Money, first: str | None = None) -> str:
+    """ "85.00 EUR · 1000 JPY", the main currency first; "–" for none."""
+    order = sorted(money, key=lambda currency: (currency != first, currency))
+    return " · ".join(f"{money[currency]} {currency}" for currency in order) or "–"
+
+
+def _minus(whole: Money, part: Money) -> Money:
+    left = {c: Decimal(v) - Decimal(part.get(c, "0")) for c, v in whole.items()}
+    return {c: str(v) for c, v in left.items() if v}
+
+
+def _funnel(totals: Metrics, unattributed: Row | None, currency: str | None) -> list[Step]:
+    """impressions → clicks → orders → revenue → net revenue, unattributed orders left out."""
+    orders = totals.orders - (unattributed.orders if unattributed else 0)
+    revenue = _minus(totals.revenue, unattributed.revenue) if unattributed else totals.revenue
+    net = (
+        _minus(totals.net_revenue, unattributed.net_revenue) if unattributed else totals.net_revenue
+    )
+    kept = None
+    if currency and Decimal(revenue.get(currency, "0")):
+        kept = float(Decimal(net.get(currency, "0")) / Decimal(revenue[currency]))
+    impressions = "–" if totals.impressions is None else f"{totals.impressions:,}"
+    return [
+        Step("Impressions", impressions),
+        Step("Clicks", f"{totals.clicks:,}", "click-through", totals.ctr),
+        Step(
+            "Orders", f"{orders:,}", "conversion", orders / totals.clicks if totals.clicks else None
+        ),
+        Step("Revenue", money_text(revenue, currency)),
+        Step("Net revenue", money_text(net, currency), "kept after refunds", kept),
+    ]
+
+
+async def overview(session: AsyncSession, settings: Settings, period: Period, tz: str) -> Overview:
+    by_link = await reports.report(session, scope(session, settings, period, tz, "link"))
+    unattributed = next((row for row in by_link.rows if row.key is None), None)
+    attributed = [row for row in by_link.rows if row.key is not None]
+    currency = main_currency(by_link.totals.revenue, by_link.totals.cost)
+    campaigns = await reports.report(session, scope(session, settings, period, tz, "utm_campaign"))
+    channels = await reports.report(session, scope(session, settings, period, tz, "utm_source"))
+    days = await reports.report(session, scope(session, settings, period, tz, "day"))
+    return Overview(
+        totals=by_link.totals,
+        steps=_funnel(by_link.totals, unattributed, currency),
+        unattributed=unattributed,
+        campaigns=[row for row in campaigns.rows if row.key is not None or row.clicks],
+        channels=[row for row in channels.rows if row.key is not None or row.clicks],
+        top_links=attributed[:TOP_LINKS],
+        days=zero_filled(days, period),
+        main_currency=currency,
+    )
+
+
+def zero_filled(report: Report, period: Period) -> list[Row]:
+    """One row per day of the period, in order, days without clicks or orders included."""
+    found = {row.key: row for row in report.rows}
+    empty = reports.empty_row
+    days = []
+    day = period.first
+    while day <= period.last:
+        days.append(found.get(day.isoformat()) or empty(day.isoformat()))
+        day += timedelta(days=1)
+    return days
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFigures:
+    summary: Metrics
+    days: list[Row]
+    referrers: list[Row]
+    devices: list[Row]
+    countries: list[Row]
+
+
+async def link_figures(
+    session: AsyncSession, settings: Settings, period: Period, tz: str, slug: str
+) -> LinkFigures:
+    def of(group_by: Dimension | None) -> Scope:
+        return scope(session, settings, period, tz, group_by, link=slug)
+
+    summary = await reports.report(session, of(None))
+    days = await reports.report(session, of("day"))
+    parts = [await reports.report(session, of(d)) for d in ("referrer", "device", "country")]
+    return LinkFigures(
+        summary=summary.totals,
+        days=zero_filled(days, period),
+        referrers=parts[0].rows[:10],
+        devices=parts[1].rows[:10],
+        countries=parts[2].rows[:10],
+    )
