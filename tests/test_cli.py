@@ -89,3 +89,48 @@ class TestConfig:
         assert result.returncode == 2
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"invalid setting {name}:")
+
+
+class TestLinks:
+    def test_create_prints_the_short_url_last_and_the_rest_follows(
+        self, clean_database: str, tmp_path: Path
+    ) -> None:
+        env = {"TRACKER_BASE_URL": "https://go.example"}
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            done = tracker("links", *args, database_url=clean_database, env=env)
+            assert done.returncode == 0, done.stderr
+            return done
+
+        created = run(
+            "create", "https://shop.example.com/mug", "--slug", "mug-ig", "--utm-source",
+            "instagram", "--utm-medium", "social", "--utm-campaign", "spring", "--tag", "mugs",
+        )  # fmt: skip
+        assert created.stdout.splitlines()[-1] == "https://go.example/mug-ig"
+        bulk = run(
+            "bulk", "https://shop.example.com/mug", "--utm-campaign", "spring",
+            "--channel", "facebook/social", "--channel", "newsletter/email",
+        )  # fmt: skip
+        assert [line.split("\t")[0] for line in bulk.stdout.splitlines()] == [
+            "facebook/social",
+            "newsletter/email",
+        ]
+        listed = run("list", "--utm-source", "instagram")
+        assert listed.stdout.startswith(
+            "mug-ig\thttps://go.example/mug-ig\tspring/instagram/social"
+        )
+        shown = run("show", "mug-ig")
+        assert "utm_campaign=spring" in shown.stdout and "tags: mugs" in shown.stdout
+        updated = run("update", "mug-ig", "--title", "Blue mug")
+        assert "title: Blue mug" in updated.stdout
+        run("disable", "mug-ig")
+        assert "\toff" in run("list", "--utm-source", "instagram").stdout
+        run("qr", "mug-ig", "--output", str(tmp_path / "mug.png"))
+        assert (tmp_path / "mug.png").read_bytes().startswith(b"\x89PNG")
+
+    def test_bad_input_is_one_line_and_changes_nothing(self, clean_database: str) -> None:
+        wrong = tracker("links", "create", "ftp://x", database_url=clean_database)
+        assert wrong.returncode == 2 and wrong.stderr.startswith("invalid link: url")
+        missing = tracker("links", "show", "nope", database_url=clean_database)
+        assert missing.returncode == 1 and "no link with slug 'nope'" in missing.stderr
+        assert tracker("links", "list", database_url=clean_database).stdout == ""

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
 import tempfile
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, TypeVar, get_args
+from typing import Annotated, get_args
 from zoneinfo import ZoneInfo
 
 import typer
@@ -21,12 +19,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker import auth, logs
+from tracker.cli import links as links_cli
+from tracker.cli.common import settings_or_exit, with_session
 from tracker.clicks import rollup
 from tracker.clock import as_utc
-from tracker.config import Settings, get_settings
+from tracker.config import Settings
 from tracker.db import migrate
-from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
-from tracker.errors import TrackerError
+from tracker.db.engine import dialect_of
 from tracker.orders import intake as orders_intake
 from tracker.orders import repository as orders_repository
 from tracker.orders.events import describe
@@ -50,41 +49,9 @@ app.add_typer(rollup_app, name="rollup")
 spend_app = typer.Typer(help="What links and campaigns cost.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(spend_app, name="spend")
-
-T = TypeVar("T")
+app.add_typer(links_cli.app, name="links")
 
 _SECRET_WORDS = ("secret", "password", "token", "key")
-
-
-def _settings() -> Settings:
-    """The settings, or one clear line naming the bad one and exit status 2."""
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = f"TRACKER_{str(error['loc'][0]).upper()}" if error["loc"] else "a setting"
-        typer.echo(f"invalid setting {name}: {error['msg']}", err=True)
-        raise typer.Exit(2) from exc
-
-
-def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Migrate to head (so every command works on a fresh install), then run ``work``."""
-    settings = _settings()
-    migrate.upgrade(settings.database_url)
-
-    async def run() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            async with create_sessionmaker(engine)() as session, session.begin():
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except TrackerError as exc:
-        typer.echo(exc.message, err=True)
-        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -94,7 +61,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="processes sharing the database")] = 1,
 ) -> None:
     """Migrate the schema to head, then serve the redirects and the API."""
-    settings = _settings()
+    settings = settings_or_exit()
     migrate.upgrade(settings.database_url)  # once, before any worker starts
     received: list[int] = []
     with contextlib.ExitStack() as removed_at_exit:
@@ -128,7 +95,7 @@ def write_clicks(
     ] = False,
 ) -> None:
     """Write journaled clicks to the database until SIGTERM (`tracker serve` runs this itself)."""
-    settings = _settings()
+    settings = settings_or_exit()
     logs.configure(settings.log_level)
     run_writer_process(settings, exit_with_parent)
 
@@ -154,7 +121,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
 @app.command("config")
 def show_config() -> None:
     """Print the effective settings as JSON, secrets masked."""
-    settings = _settings()
+    settings = settings_or_exit()
     shown: dict[str, object] = {}
     for name, value in settings.model_dump(mode="json").items():
         if name == "database_url":
@@ -168,14 +135,14 @@ def show_config() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply the migrations up to REVISION (default: head)."""
-    migrate.upgrade(_settings().database_url, revision)
+    migrate.upgrade(settings_or_exit().database_url, revision)
     typer.echo(f"database at {revision}")
 
 
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Option(help="who or what uses the key")]) -> None:
     """Create a key; it is printed once, alone on the last line."""
-    key, raw_key = _with_session(lambda session: auth.create_key(session, name))
+    key, raw_key = with_session(lambda session: auth.create_key(session, name))
     typer.echo(f"created API key {key.id} ({key.name}); store it now, it is not shown again:")
     typer.echo(raw_key)
 
@@ -183,7 +150,7 @@ def keys_create(name: Annotated[str, typer.Option(help="who or what uses the key
 @keys_app.command("list")
 def keys_list() -> None:
     """List the keys (never the keys themselves)."""
-    for key in _with_session(auth.list_keys):
+    for key in with_session(auth.list_keys):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
         typer.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{state}\tlast used {used}")
@@ -192,7 +159,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[int, typer.Argument(help="the id shown by `keys list`")]) -> None:
     """Revoke a key: requests carrying it get 401 from now on."""
-    key = _with_session(lambda session: auth.revoke_key(session, key_id))
+    key = with_session(lambda session: auth.revoke_key(session, key_id))
     typer.echo(f"revoked API key {key.id} ({key.name})")
 
 
@@ -204,14 +171,14 @@ def deliveries(
     ] = None,
 ) -> None:
     """List stored webhook deliveries, or reprocess one."""
-    settings = _settings()
+    settings = settings_or_exit()
     if reprocess is not None:
 
         async def again(session: AsyncSession) -> str | None:
             return await orders_intake.process(session, reprocess, settings)
 
         try:
-            error = _with_session(again)
+            error = with_session(again)
         except LookupError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from exc
@@ -226,7 +193,7 @@ def deliveries(
             for d in rows
         ]
 
-    for line in _with_session(listing):
+    for line in with_session(listing):
         typer.echo(line)
 
 
@@ -237,13 +204,13 @@ def reattribute(
     ] = None,
 ) -> None:
     """Recompute orders and their attribution from the stored webhook bodies."""
-    settings = _settings()
+    settings = settings_or_exit()
     start = as_utc(since) if since is not None else None
 
     async def run(session: AsyncSession) -> tuple[int, int]:
         return await orders_intake.reattribute(session, settings, start)
 
-    applied, failed = _with_session(run)
+    applied, failed = with_session(run)
     typer.echo(
         f"reapplied {applied} deliveries; {failed} failed (see `tracker deliveries --failed`)"
     )
@@ -273,7 +240,7 @@ def spend_add(
     except ValidationError as exc:
         typer.echo(f"invalid spend: {describe(exc)}", err=True)
         raise typer.Exit(2) from exc
-    spend, created = _with_session(lambda session: spend_service.record(session, data))
+    spend, created = with_session(lambda session: spend_service.record(session, data))
     verb = "recorded" if created else "replaced"
     typer.echo(f"{verb} spend {spend.id}: {data.amount} {data.currency} on {data.date}")
 
@@ -291,7 +258,7 @@ def stats(
     tag: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """The report of /api/stats as a table in the terminal."""
-    settings = _settings()
+    settings = settings_or_exit()
     if group_by is not None and group_by not in get_args(Dimension):
         typer.echo(f"group_by: one of {', '.join(get_args(Dimension))}", err=True)
         raise typer.Exit(2)
@@ -312,17 +279,17 @@ def stats(
         )
         return await reports_service.report(session, scope)
 
-    data = _with_session(run)
+    data = with_session(run)
     Console().print(reports_export.to_table(data))
 
 
 @rollup_app.command("rebuild")
 def rollup_rebuild() -> None:
     """Recount the daily rollup from the raw clicks (after TRACKER_REPORT_TIMEZONE changed)."""
-    settings = _settings()
+    settings = settings_or_exit()
 
     async def run(session: AsyncSession) -> int:
         return await rollup.rebuild(session, ZoneInfo(settings.report_timezone))
 
-    days = _with_session(run)
+    days = with_session(run)
     typer.echo(f"rollup rebuilt: {days} link-days in {settings.report_timezone}")

@@ -1,0 +1,49 @@
+"""What every command shares: the settings, read with a clear error, and one migrated session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tracker.config import Settings, get_settings
+from tracker.db import migrate
+from tracker.db.engine import create_engine, create_sessionmaker
+from tracker.errors import TrackerError
+
+T = TypeVar("T")
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one clear line naming the bad one and exit status 2."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = f"TRACKER_{str(error['loc'][0]).upper()}" if error["loc"] else "a setting"
+        typer.echo(f"invalid setting {name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Migrate to head (so every command works on a fresh install), then run ``work``."""
+    settings = settings_or_exit()
+    migrate.upgrade(settings.database_url)
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except TrackerError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from exc
