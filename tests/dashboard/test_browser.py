@@ -20,6 +20,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests import factories, platforms, servers
+from tests.test_cli import tracker
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -210,4 +211,33 @@ class TestInChromium:
         session = cookies["tracker_session"]
         assert (session["httpOnly"], session["sameSite"]) == (True, "Lax")
         assert json.dumps(session)  # a plain cookie, nothing else stored
+        await context.close()
+
+    async def test_the_demo_shop_reads_at_a_glance(
+        self, served: tuple[str, str], browser: Browser, clean_database: str
+    ) -> None:
+        """A living dashboard a minute after install: the demo's data on every page."""
+        base_url, key = served
+        made = tracker("demo", database_url=clean_database)
+        assert made.returncode == 0, made.stderr
+        context = await browser.new_context(base_url=base_url, viewport=DESKTOP)
+        watched = Watched(await context.new_page())
+        page = watched.page
+        await page.goto("/dashboard/sign-in")
+        await page.fill("#key", key)
+        await page.click(".sign-in button[type=submit]")
+        await page.wait_for_url(f"{base_url}/dashboard")
+        assert await page.locator(".funnel li").count() == 5
+        assert "bot and link-preview clicks" in await page.locator(".apart").inner_text()
+        await watched.accessible()
+        await watched.shoot("overview-demo")
+        await page.goto("/dashboard/links?sort=net")
+        assert await page.locator("table.links tbody tr").count() == 12
+        await watched.accessible()
+        await watched.shoot("links-demo")
+        await page.goto("/dashboard/orders")
+        await watched.accessible()
+        await watched.shoot("orders-demo")
+        assert watched.errors == []
+        assert watched.hosts == {"127.0.0.1"}
         await context.close()

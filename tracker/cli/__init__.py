@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,13 +20,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker import auth, logs
+from tracker import demo as tracker_demo
 from tracker.cli import links as links_cli
 from tracker.cli.common import settings_or_exit, with_session
 from tracker.clicks import rollup
 from tracker.clock import as_utc
 from tracker.config import Settings
 from tracker.db import migrate
-from tracker.db.engine import dialect_of
+from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
 from tracker.orders import intake as orders_intake
 from tracker.orders import repository as orders_repository
 from tracker.orders.events import describe
@@ -293,3 +295,33 @@ def rollup_rebuild() -> None:
 
     days = with_session(run)
     typer.echo(f"rollup rebuilt: {days} link-days in {settings.report_timezone}")
+
+
+@app.command()
+def demo(
+    force: Annotated[
+        bool, typer.Option("--force", help="add a demo to a database that already has links")
+    ] = False,
+) -> None:
+    """Fill the database with a made-up shop (links, clicks, orders, spend) to explore."""
+    settings = settings_or_exit()
+    migrate.upgrade(settings.database_url)
+
+    async def run() -> tracker_demo.Summary:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await tracker_demo.fill(engine, session, settings, force=force)
+        finally:
+            await engine.dispose()
+
+    try:
+        summary = asyncio.run(run())
+    except tracker_demo.DemoRefused as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"demo shop: {summary.links} links, {summary.clicks:,} clicks over {tracker_demo.DAYS} "
+        f"days, {summary.deliveries} order deliveries, {summary.spend} spend entries"
+    )
+    typer.echo("now run `tracker serve` and open http://127.0.0.1:8000/ (sign in with a key).")

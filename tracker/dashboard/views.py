@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tracker.config import Settings
 from tracker.dashboard.periods import Period
 from tracker.db.engine import dialect_of
+from tracker.links import repository as links_repository
 from tracker.reports import service as reports
 from tracker.reports.queries import Dimension, Scope
 from tracker.reports.schemas import Metrics, Money, Report, Row
@@ -42,6 +43,7 @@ class Overview:
     top_links: list[Row]
     days: list[Row]
     main_currency: str | None
+    titles: dict[str, str]  # of the top links, by slug
 
 
 def scope(
@@ -120,6 +122,9 @@ async def overview(session: AsyncSession, settings: Settings, period: Period, tz
         campaigns=[row for row in campaigns.rows if row.key is not None or row.clicks],
         channels=[row for row in channels.rows if row.key is not None or row.clicks],
         top_links=attributed[:TOP_LINKS],
+        titles=await links_repository.titles(
+            session, [row.key for row in attributed[:TOP_LINKS] if row.key]
+        ),
         days=zero_filled(days, period),
         main_currency=currency,
     )

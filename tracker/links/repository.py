@@ -98,3 +98,12 @@ async def values_in_use(session: AsyncSession, limit: int = 200) -> dict[str, li
         )
         found[name] = [value for value in (await session.scalars(query)).all() if value]
     return found
+
+
+async def titles(session: AsyncSession, slugs: Iterable[str]) -> dict[str, str]:
+    """The titles of the links among ``slugs`` that have one: what a page shows for a slug."""
+    wanted = list(slugs)
+    if not wanted:
+        return {}
+    query = select(Link.slug, Link.title).where(Link.slug.in_(wanted), Link.title.is_not(None))
+    return {slug: title or slug for slug, title in await session.execute(query)}
