@@ -48,11 +48,12 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
         version="0.1.0",
         lifespan=lifespan,
     )
-    # What the routers' dependencies read: SessionDep, SettingsDep, LinkChangesDep.
+    # What the routers' dependencies read: SessionDep, SettingsDep, LinkChangesDep, readers.
     api.state.runtime = runtime
     api.state.settings = settings
     api.state.sessionmaker = runtime.sessionmaker
     api.state.link_changes = runtime.link_changes
+    api.state.readers = runtime.readers
     install_error_handlers(api)
     api.include_router(operations.router)
     api.include_router(links_router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker import money
 from tracker.auth import find_live_key
@@ -62,7 +64,6 @@ STATIC = {
 }
 PAGE_SIZE = 50
 RECENT_ORDERS = 100
-MAX_LINKS = 20_000  # a table sorted by a metric ranks every matching link
 CHANNELS = (
     ("instagram", "social"),
     ("facebook", "social"),
@@ -191,6 +192,12 @@ class _Shown:
 ShownDep = Annotated[_Shown, Depends()]
 
 
+def _readers(request: Request) -> async_sessionmaker[AsyncSession]:
+    """Sessions of their own for reports that run side by side (read-only transactions)."""
+    readers: async_sessionmaker[AsyncSession] = request.app.state.readers
+    return readers
+
+
 def _page(request: Request, name: str, visit: visits.Visit, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
         request, name, {"csrf": visit.csrf, "presets": PRESETS, **context}
@@ -249,7 +256,7 @@ async def overview_page(
     session: SessionDep,
     settings: SettingsDep,
 ) -> HTMLResponse:
-    figures = await overview(session, settings, shown.period, shown.tz)
+    figures = await overview(session, _readers(request), settings, shown.period, shown.tz)
     has_links = bool(await links_repository.list_links(session, LinkFilter(), None, 1))
     chart = charts.daily(_day_figures(figures.days), "Clicks and orders by day")
     return _page(
@@ -282,7 +289,7 @@ async def links_page(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
     filters = LinkFilter(source or None, medium or None, campaign or None, tag or None, q or None)
-    links = await links_repository.list_links(session, filters, None, MAX_LINKS)
+    slugs = await links_repository.matching_slugs(session, filters)  # newest first
     scope = reports_service.scope_for(
         settings,
         dialect=dialect_of(session),
@@ -297,24 +304,27 @@ async def links_page(
     )
     report = await reports_service.report(session, scope)
     by_slug = {row.key: row for row in report.rows if row.key is not None}
-    rows = [
-        (link, by_slug.get(link.slug) or reports_service.empty_row(link.slug)) for link in links
-    ]
     currency = main_currency(report.totals.net_revenue)
-    ranks: dict[str, Callable[[Any], Any]] = {
-        "clicks": lambda pair: pair[1].clicks,
-        "orders": lambda pair: pair[1].orders,
-        "conversion": lambda pair: pair[1].conversion_rate or 0,
-        "net": lambda pair: float(pair[1].net_revenue.get(currency, 0)) if currency else 0,
+    ranks: dict[str, Callable[[Row], Any]] = {
+        "clicks": lambda row: row.clicks,
+        "orders": lambda row: row.orders,
+        "conversion": lambda row: row.conversion_rate or 0,
+        "net": lambda row: Decimal(row.net_revenue.get(currency, 0)) if currency else 0,
     }
-    if sort in ranks:
-        rows.sort(key=ranks[sort], reverse=True)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    shown_rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    empty = reports_service.empty_row
+    if sort in ranks:  # a stable sort: equal figures stay newest first
+        rank = ranks[sort]
+        slugs.sort(key=lambda slug: rank(by_slug.get(slug) or empty(slug)), reverse=True)
+    pages = max(1, -(-len(slugs) // PAGE_SIZE))
+    page = min(page, pages)
+    shown_links = await links_repository.by_slugs(
+        session, slugs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    )
+    rows = [(link, by_slug.get(link.slug) or empty(link.slug)) for link in shown_links]
     values = await links_repository.values_in_use(session)
     return _page(
-        request, "links.html", visit, key=key, shown=shown, rows=shown_rows, sort=sort,
-        page=min(page, pages), pages=pages, total=len(rows), values=values,
+        request, "links.html", visit, key=key, shown=shown, rows=rows, sort=sort,
+        page=page, pages=pages, total=len(slugs), values=values,
         filters={"campaign": campaign, "source": source, "medium": medium, "tag": tag, "q": q},
     )  # fmt: skip
 
@@ -331,7 +341,7 @@ async def link_page(
 ) -> HTMLResponse:
     link = await links_service.get_link(session, slug)
     read = links_service.link_read(link, settings.base_url)
-    figures = await link_figures(session, settings, shown.period, shown.tz, slug)
+    figures = await link_figures(session, _readers(request), settings, shown.period, shown.tz, slug)
     chart = charts.daily(_day_figures(figures.days), f"Clicks and orders of {slug} by day")
     code = qr.render(read.short_url, "svg", 4).decode()
     return _page(
@@ -493,13 +503,13 @@ async def _spend_page(
     form: dict[str, str],
     errors: dict[str, str],
 ) -> HTMLResponse:
-    recorded = await spend_service.listing(session, None, None, None, None)
+    recorded = await spend_service.newest(session, RECENT_ORDERS)
     values = await links_repository.values_in_use(session)
     today = utcnow().date().isoformat()
     page = _page(
-        request, "spend.html", visit, key=key, recorded=[
-            spend_service.spend_read(spend, slug) for spend, slug in reversed(recorded)
-        ][:RECENT_ORDERS], form={"date": today, **form}, errors=errors, values=values,
+        request, "spend.html", visit, key=key,
+        recorded=[spend_service.spend_read(spend, slug) for spend, slug in recorded],
+        form={"date": today, **form}, errors=errors, values=values,
     )  # fmt: skip
     if errors:
         page.status_code = 422

@@ -6,11 +6,13 @@ same reports `/api/stats` answers and arranges their rows for a template.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.config import Settings
 from tracker.dashboard.periods import Period
@@ -107,14 +109,41 @@ def _funnel(totals: Metrics, unattributed: Row | None, currency: str | None) -> 
     ]
 
 
-async def overview(session: AsyncSession, settings: Settings, period: Period, tz: str) -> Overview:
-    by_link = await reports.report(session, scope(session, settings, period, tz, "link"))
+async def reports_at_once(
+    readers: async_sessionmaker[AsyncSession], scopes: Sequence[Scope]
+) -> list[Report]:
+    """Several reports, each on a connection of its own, at the same time.
+
+    A page that needs four reports waits for the slowest instead of their
+    sum: PostgreSQL runs them on as many backends, and SQLite's readers run
+    side by side in WAL mode (its driver releases the interpreter while a
+    statement runs).
+    """
+
+    async def one(report_scope: Scope) -> Report:
+        async with readers() as session:
+            return await reports.report(session, report_scope)
+
+    return list(await asyncio.gather(*(one(report_scope) for report_scope in scopes)))
+
+
+async def overview(
+    session: AsyncSession,
+    readers: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    period: Period,
+    tz: str,
+) -> Overview:
+    by_link, campaigns, channels, days = await reports_at_once(
+        readers,
+        [
+            scope(session, settings, period, tz, group_by)
+            for group_by in ("link", "utm_campaign", "utm_source", "day")
+        ],
+    )
     unattributed = next((row for row in by_link.rows if row.key is None), None)
     attributed = [row for row in by_link.rows if row.key is not None]
     currency = main_currency(by_link.totals.revenue, by_link.totals.cost)
-    campaigns = await reports.report(session, scope(session, settings, period, tz, "utm_campaign"))
-    channels = await reports.report(session, scope(session, settings, period, tz, "utm_source"))
-    days = await reports.report(session, scope(session, settings, period, tz, "day"))
     return Overview(
         totals=by_link.totals,
         steps=_funnel(by_link.totals, unattributed, currency),
@@ -152,18 +181,21 @@ class LinkFigures:
 
 
 async def link_figures(
-    session: AsyncSession, settings: Settings, period: Period, tz: str, slug: str
+    session: AsyncSession,
+    readers: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    period: Period,
+    tz: str,
+    slug: str,
 ) -> LinkFigures:
-    def of(group_by: Dimension | None) -> Scope:
-        return scope(session, settings, period, tz, group_by, link=slug)
-
-    summary = await reports.report(session, of(None))
-    days = await reports.report(session, of("day"))
-    parts = [await reports.report(session, of(d)) for d in ("referrer", "device", "country")]
+    dimensions: list[Dimension | None] = [None, "day", "referrer", "device", "country"]
+    summary, days, referrers, devices, countries = await reports_at_once(
+        readers, [scope(session, settings, period, tz, d, link=slug) for d in dimensions]
+    )
     return LinkFigures(
         summary=summary.totals,
         days=zero_filled(days, period),
-        referrers=parts[0].rows[:10],
-        devices=parts[1].rows[:10],
-        countries=parts[2].rows[:10],
+        referrers=referrers.rows[:10],
+        devices=devices.rows[:10],
+        countries=countries.rows[:10],
     )

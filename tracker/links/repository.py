@@ -8,8 +8,9 @@ own, rather than through a call per row here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,13 +49,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def list_links(
-    session: AsyncSession, filters: LinkFilter, after_id: int | None, limit: int
-) -> list[Link]:
-    """Newest first, keyset-paginated on the id."""
-    query = _live().order_by(Link.id.desc()).limit(limit)
-    if after_id is not None:
-        query = query.where(Link.id < after_id)
+def _filtered(query: Select[Any], filters: LinkFilter) -> Select[Any]:
+    """Live links that match ``filters``: UTM fields exactly, a tag, text in slug/title/url."""
+    query = query.where(Link.deleted_at.is_(None))
     for column, value in (
         (Link.utm_source, filters.utm_source),
         (Link.utm_medium, filters.utm_medium),
@@ -74,7 +71,29 @@ async def list_links(
                 )
             )
         )
+    return query
+
+
+async def list_links(
+    session: AsyncSession, filters: LinkFilter, after_id: int | None, limit: int
+) -> list[Link]:
+    """Newest first, keyset-paginated on the id."""
+    query = _filtered(_live(), filters).order_by(Link.id.desc()).limit(limit)
+    if after_id is not None:
+        query = query.where(Link.id < after_id)
     return list((await session.scalars(query)).all())
+
+
+async def matching_slugs(session: AsyncSession, filters: LinkFilter) -> list[str]:
+    """The slugs of every link that matches, newest first: few bytes a link, however many."""
+    query = _filtered(select(Link.slug), filters).order_by(Link.id.desc())
+    return list((await session.scalars(query)).all())
+
+
+async def by_slugs(session: AsyncSession, slugs: Sequence[str]) -> list[Link]:
+    """The live links of ``slugs``, with their tags, in the order given."""
+    found = {link.slug: link for link in await session.scalars(_live().where(Link.slug.in_(slugs)))}
+    return [found[slug] for slug in slugs if slug in found]
 
 
 async def values_in_use(session: AsyncSession, limit: int = 200) -> dict[str, list[str]]:

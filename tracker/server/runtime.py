@@ -35,8 +35,10 @@ class Runtime:
         self.click_writer = (
             WriterThread(click_writer(settings)) if settings.click_writer == "thread" else None
         )
+        # Read-only transactions (on SQLite a deferred BEGIN, which never waits for a writer).
+        self.readers = create_sessionmaker(reader(self.engine))
         self.link_cache = LinkCache(
-            create_sessionmaker(reader(self.engine)),
+            self.readers,
             settings.link_cache_ttl,
             settings.click_id_param,
             self.journal.pending_human_clicks,

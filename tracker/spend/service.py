@@ -59,6 +59,17 @@ async def listing(
     return [(spend, slug) for spend, slug in await session.execute(query)]
 
 
+async def newest(session: AsyncSession, limit: int) -> Sequence[tuple[Spend, str | None]]:
+    """The latest days recorded, newest first."""
+    query = (
+        select(Spend, Link.slug)
+        .outerjoin(Link, Link.id == Spend.link_id)
+        .order_by(Spend.day.desc(), Spend.id.desc())
+        .limit(limit)
+    )
+    return [(spend, slug) for spend, slug in await session.execute(query)]
+
+
 async def delete(session: AsyncSession, spend_id: int) -> None:
     spend = await session.get(Spend, spend_id)
     if spend is None:

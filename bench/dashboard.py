@@ -1,0 +1,134 @@
+"""Dashboard page times on the report bench's data (default 10M clicks), SQLite and PostgreSQL.
+
+    python bench/dashboard.py [--clicks 10000000] [--repeat 7] [--databases sqlite,postgresql]
+                              [--keep | --urls URL,URL]
+
+Loads the same shop as bench/reports.py (2,000 links, 90 days, 1 % of clicks
+followed by an order), signs in through the sign-in form and times every page
+through the real app (the median of --repeat after one warm-up; server time,
+no network), against the 300 ms target, at the default settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import reports as report_bench
+
+from tracker import auth
+from tracker.config import Settings
+from tracker.main import create_app
+
+TARGET_MS = 300.0
+PAGES = {
+    "overview, 30 days": "/dashboard",
+    "overview, 90 days": "/dashboard?period=90d",
+    "links, by net revenue": "/dashboard/links?sort=net",
+    "links, one campaign": "/dashboard/links?campaign=campaign-3",
+    "one link": "/dashboard/links/l00002",
+    "mint form": "/dashboard/mint",
+    "orders": "/dashboard/orders",
+    "spend": "/dashboard/spend",
+}
+
+
+async def time_pages(url: str, repeat: int, workdir: Path) -> dict[str, float]:
+    settings = Settings(_env_file=None, database_url=url, spool_dir=workdir / "spool")  # type: ignore[call-arg]
+    app = create_app(settings)
+    medians = {}
+    async with app.lifespan():
+        async with app.runtime.sessionmaker() as session, session.begin():
+            _key, raw = await auth.create_key(session, "bench")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", timeout=600
+        ) as http:
+            form = await http.get("/dashboard/sign-in")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf is not None
+            signed = await http.post("/dashboard/sign-in", data={"csrf": csrf.group(1), "key": raw})
+            assert signed.status_code == 303, signed.text
+            for name, path in PAGES.items():
+                response = await http.get(path)
+                assert response.status_code == 200, (path, response.text[:500])
+                times = []
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    response = await http.get(path)
+                    times.append(time.perf_counter() - started)
+                medians[name] = statistics.median(times) * 1000
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clicks", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--keep", action="store_true", help="keep the databases, print URLs")
+    parser.add_argument("--urls", help="time databases kept by an earlier --keep instead")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="tracker-dashboard-"))
+    if args.urls:
+        urls = {
+            ("sqlite" if u.startswith("sqlite") else "postgresql"): u for u in args.urls.split(",")
+        }
+        results = {
+            kind: asyncio.run(time_pages(url, args.repeat, workdir)) for kind, url in urls.items()
+        }
+        _print(results)
+        return
+    targets = [report_bench.Target(kind, workdir) for kind in args.databases.split(",")]
+    try:
+        started = time.perf_counter()
+        print(f"{args.clicks:,} clicks: loading", flush=True)
+        report_bench.load(targets, args.clicks, datetime.now(UTC))
+        print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
+        for target in targets:
+            asyncio.run(report_bench.rebuild_rollup(target.url))
+        results = {t.kind: asyncio.run(time_pages(t.url, args.repeat, workdir)) for t in targets}
+    finally:
+        for target in targets:
+            if args.keep:
+                print(f"  kept: {target.url}", flush=True)
+            else:
+                target.drop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    _print(results)
+
+
+def _print(results: dict[str, dict[str, float]]) -> None:
+    kinds = list(results)
+    print()
+    print(
+        f"{'page':<24}" + "".join(f"{kind:>14}" for kind in kinds) + f"   target {TARGET_MS:.0f} ms"
+    )
+    met = total = 0
+    for name in PAGES:
+        cells = []
+        for kind in kinds:
+            value = results[kind][name]
+            total += 1
+            met += value <= TARGET_MS
+            cells.append(f"{value:>11.1f} ms")
+        print(f"{name:<24}" + "".join(cells))
+    print(f"dashboard: {met} of {total} page times within {TARGET_MS:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
