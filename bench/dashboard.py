@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -63,14 +62,7 @@ async def time_pages(url: str, repeat: int, workdir: Path) -> dict[str, float]:
             signed = await http.post("/dashboard/sign-in", data={"csrf": csrf.group(1), "key": raw})
             assert signed.status_code == 303, signed.text
             for name, path in PAGES.items():
-                response = await http.get(path)
-                assert response.status_code == 200, (path, response.text[:500])
-                times = []
-                for _ in range(repeat):
-                    started = time.perf_counter()
-                    response = await http.get(path)
-                    times.append(time.perf_counter() - started)
-                medians[name] = statistics.median(times) * 1000
+                medians[name] = await report_bench.median_ms(http, path, repeat)
     return medians
 
 

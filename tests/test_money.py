@@ -37,11 +37,23 @@ class TestMoney:
             ("1", "XYZ"),
             ("1", "XAU"),
             ("1", "EURO"),
+            ("1e30", "EUR"),  # the amount that once broke intake and reports
+            ("92233720368547758.07", "EUR"),  # two of these overflowed SQLite's SUM
+            ("10000000000.01", "EUR"),  # one cent over the limit
+            ("1e999999", "JPY"),
+            ("Infinity", "EUR"),
+            ("NaN", "EUR"),
         ],
     )
     def test_refused(self, amount: str, currency: str) -> None:
         with pytest.raises(money.InvalidMoney):
             money.to_minor(Decimal(amount), currency)
+
+    def test_the_limit_itself_is_accepted(self) -> None:
+        assert money.to_minor(Decimal("10000000000.00"), "EUR") == money.MAX_MINOR
+        assert money.to_minor(Decimal("1000000000000"), "JPY") == money.MAX_MINOR
+        with pytest.raises(money.InvalidMoney, match=r"over the limit of 1000000000\.000 KWD"):
+            money.to_minor(Decimal("1000000000.001"), "KWD")
 
     @pytest.mark.parametrize(
         ("amount", "currency", "minor"),

@@ -77,6 +77,10 @@ class TestSignatures:
         body = platforms.encode(platforms.payload("stripe_checkout_session_completed"))
         stale = platforms.stripe_signature(body, timestamp=int(time.time()) - 301)
         assert (await platforms.stripe(client, body, signature=stale)).status_code == 401
+        ahead = platforms.stripe_signature(body, timestamp=int(time.time()) + 600)
+        assert (await platforms.stripe(client, body, signature=ahead)).status_code == 401
+        soon = platforms.stripe_signature(body, timestamp=int(time.time()) + 200)
+        assert (await platforms.stripe(client, body, signature=soon)).status_code == 200
         fresh = platforms.stripe_signature(body, timestamp=int(time.time()) - 200)
         assert (await platforms.stripe(client, body, signature=fresh)).status_code == 200
 
@@ -296,6 +300,7 @@ class TestShopify:
             ("orders/create", {"currency": "ZZZ"}, "unknown currency"),
             ("orders/create", {"id": None}, "id"),
             ("orders/create", {"total_price": "abc"}, "total_price"),
+            ("orders/create", {"total_price": "1e30"}, "over the limit"),
             ("products/create", {}, "not one Tracker reads"),
         ],
     )
@@ -537,6 +542,8 @@ class TestGeneric:
             ({"refunded_amount": "-2"}, "refunded_amount"),
             ({"extra_field": 1}, "extra_field"),
             ({"amount": "10.001"}, "more decimals"),
+            ({"amount": "1e30"}, "over the limit"),
+            ({"amount": "92233720368547758.07"}, "over the limit"),
         ],
     )
     async def test_a_wrong_shape_is_422_naming_the_field(

@@ -142,6 +142,17 @@ class TestSpend:
         assert (await client.get("/api/spend")).status_code == 401
         assert (await client.post("/api/spend", json={})).status_code == 401
 
+    @pytest.mark.parametrize("amount", ["1e30", "92233720368547758.07", "10000000000.01"])
+    async def test_an_amount_no_shop_spends_is_422_naming_it(
+        self, api: httpx.AsyncClient, app: TrackerApp, amount: str
+    ) -> None:
+        body = {"utm_campaign": "c", "date": "2026-11-20", "amount": amount, "currency": "EUR"}
+        response = await api.post("/api/spend", json=body)
+        assert response.status_code == 422, response.text
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body", "amount"] and "over the limit" in error["msg"]
+        assert await factories.count(app, Spend) == 0
+
 
 class TestCommandLine:
     async def test_spend_add_and_stats(self, api: httpx.AsyncClient, settings: Settings) -> None:

@@ -18,7 +18,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -70,8 +71,8 @@ class GenericOrder(BaseModel):
     )
 
     order_id: Text
+    currency: money.Currency  # before the amounts, which are checked against it
     amount: Amount
-    currency: money.Currency
     occurred_at: datetime
     status: Literal["paid", "cancelled", "refunded"]
     click_id: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -82,13 +83,13 @@ class GenericOrder(BaseModel):
         "", description="which of your shops, if you have several"
     )
 
-    @model_validator(mode="after")
-    def _amounts_fit_the_currency(self) -> GenericOrder:
-        """No 12.345 EUR, no 10.5 JPY."""
-        money.require_fit(self.amount, self.currency)
-        if self.refunded_amount is not None:
-            money.require_fit(self.refunded_amount, self.currency)
-        return self
+    @field_validator("amount", "refunded_amount")
+    @classmethod
+    def _fits_the_currency(cls, amount: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        """No 12.345 EUR, no 10.5 JPY, nothing over money.MAX_MINOR: the error names the field."""
+        if amount is not None and "currency" in info.data:
+            money.require_fit(amount, info.data["currency"])
+        return amount
 
 
 def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
