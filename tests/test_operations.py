@@ -40,30 +40,64 @@ class TestProbes:
         assert ready.status_code == 200 and ready.json()["status"] == "ok"
         assert await factories.count(app, Click) == 0
 
-    async def test_readyz_is_503_when_the_database_is_away(self, settings: Settings) -> None:
-        url = (
-            "sqlite+aiosqlite:////nonexistent-dir/x.db"
-            if dialect_of(settings.database_url) == "sqlite"
-            else "postgresql+asyncpg://postgres@127.0.0.1:9/x"
-        )
-        away = create_app(settings.model_copy(update={"database_url": url}))
+    async def test_a_process_without_database_or_links_is_unready_and_says_why(
+        self, settings: Settings, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        away = create_app(settings.model_copy(update={"database_url": _unreachable(settings)}))
         async with away.lifespan():
             transport = httpx.ASGITransport(app=away)
             async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
                 assert (await http.get("/healthz")).status_code == 200
                 ready = await http.get("/readyz")
                 assert ready.status_code == 503
-                assert ready.json()["problems"] == ["database unreachable"]
+                assert ready.json()["database"] == "unreachable"
+                assert (await http.get("/readyz/database")).status_code == 503
+                headers = {"Authorization": "Bearer trk_any"}
+                with caplog.at_level("WARNING", logger="tracker.errors"):
+                    for path in ("/api/links", "/api/stats"):
+                        answer = await http.get(path, headers=headers)
+                        assert (answer.status_code, answer.headers["retry-after"]) == (503, "5")
+                    signed = await platforms.shopify(
+                        http, "orders/create", platforms.payload("shopify_order")
+                    )
+                    assert signed.status_code == 503 and signed.headers["retry-after"] == "5"
+        lines = [r for r in caplog.records if r.name == "tracker.errors"]
+        assert len(lines) == 3 and all(record.exc_info is None for record in lines)
 
-    async def test_readyz_is_503_while_no_click_writer_reports(self, settings: Settings) -> None:
-        """With the writer in another process that never started, the journal is not written."""
+    async def test_a_redirector_that_holds_its_links_stays_ready_through_an_outage(
+        self, app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="held")
+        assert (await client.get("/held")).status_code == 302  # now in memory
+        await app.runtime.engine.dispose()
+        app.runtime.engine.sync_engine.pool._creator = _refusing  # type: ignore[attr-defined]
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["database"] == "unreachable"
+        assert (await client.get("/held")).status_code == 302
+
+    async def test_readyz_stays_200_while_no_click_writer_reports_and_says_so(
+        self, settings: Settings
+    ) -> None:
+        """The clicks wait in the journal: taking the redirector out of rotation would lose them."""
         alone = create_app(settings.model_copy(update={"click_writer": "process"}))
         async with alone.lifespan():
             transport = httpx.ASGITransport(app=alone)
             async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
                 ready = await http.get("/readyz")
-                assert ready.status_code == 503
-                assert ready.json()["problems"] == ["click writer not running"]
+                assert ready.status_code == 200
+                assert ready.json()["click_writer"] == "not running"
+                assert (await http.get("/readyz/database")).json() == {"database": "ok"}
+
+
+def _unreachable(settings: Settings) -> str:
+    if dialect_of(settings.database_url) == "sqlite":
+        return "sqlite+aiosqlite:////nonexistent-dir/x.db"
+    return "postgresql+asyncpg://postgres@127.0.0.1:9/x"
+
+
+def _refusing() -> None:
+    raise ConnectionRefusedError("the database went away")
 
 
 class TestMetrics:

@@ -11,11 +11,14 @@
 
 Services raise these and never ``HTTPException``; one handler turns them into
 ``{"detail": "..."}``. Malformed JSON is a 400, a well-formed body of the
-wrong shape a 422 naming the field (FastAPI's own format).
+wrong shape a 422 naming the field (FastAPI's own format). A database that is
+away is a 503 with Retry-After and one log line, not a traceback per request:
+a platform retries the webhook later, an operator reads one line.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -23,6 +26,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 
 class TrackerError(Exception):
@@ -92,6 +99,19 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _invalid(exc.errors())
 
 
+async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.warning("database unavailable: %s %s answered 503 (%s)", request.method, route, exc)
+    return JSONResponse(
+        {"detail": "the database is unavailable; try again shortly"},
+        503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TrackerError, _tracker_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # What a database that is down, slow or refusing raises, whichever the driver.
+    for error in (SQLAlchemyError, OSError, TimeoutError):
+        app.add_exception_handler(error, _database_away)

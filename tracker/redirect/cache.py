@@ -142,6 +142,11 @@ class LinkCache:
             self._store(slug, link, time.monotonic())
         return link
 
+    @property
+    def holds_links(self) -> bool:
+        """Whether any link is in memory: redirects it can answer without the database."""
+        return any(entry[1] is not None for entry in self._entries.values())
+
     def forget(self, *slugs: str) -> None:
         """Drop entries changed through this process; a reload already under way is discarded."""
         self._version += 1

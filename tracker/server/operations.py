@@ -37,25 +37,48 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "not ready; the body says why"}})
-async def readyz(request: Request) -> JSONResponse:
-    """The database answers within a second and a click writer is at work.
-
-    Clicks waiting in the journal do not make the process unready: they are on
-    disk, and a burst is exactly when the redirects must keep being answered.
-    """
-    runtime = _runtime(request)
-    problems = []
+async def _database_answers(runtime: Runtime) -> bool:
     try:
         async with asyncio.timeout(READY_TIMEOUT), runtime.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except DATABASE_ERRORS:
-        problems.append("database unreachable")
-    if not figures.writer_running(runtime.settings.spool_dir):
-        problems.append("click writer not running")
-    if problems:
-        return JSONResponse({"status": "unavailable", "problems": problems}, 503)
-    return JSONResponse({"status": "ok", "clicks_queued": runtime.journal.queued})
+        return False
+    return True
+
+
+@router.get("/readyz", responses={503: {"description": "redirects cannot be served; why"}})
+async def readyz(request: Request) -> JSONResponse:
+    """Whether this process can serve redirects; the database's and the writer's state beside.
+
+    A database outage does not make a redirector unready while it holds the
+    links it serves (clicks wait in the journal); neither do clicks waiting
+    there, nor a click writer that stopped reporting: taking the process out
+    of rotation would lose the very clicks the journal keeps.
+    """
+    runtime = _runtime(request)
+    database = await _database_answers(runtime)
+    writer = figures.writer_running(runtime.settings.spool_dir)
+    body = {
+        "status": "ok",
+        "database": "ok" if database else "unreachable",
+        "click_writer": "running" if writer else "not running",
+        "clicks_queued": runtime.journal.queued,
+    }
+    if not database and not runtime.link_cache.holds_links:
+        body["status"] = "unavailable"
+        return JSONResponse(body, 503)
+    return JSONResponse(body)
+
+
+@router.get(
+    "/readyz/database",
+    responses={503: {"description": "the database does not answer within a second"}},
+)
+async def readyz_database(request: Request) -> JSONResponse:
+    """The database answers within a second: the check for an operator's alerting."""
+    if await _database_answers(_runtime(request)):
+        return JSONResponse({"database": "ok"})
+    return JSONResponse({"database": "unreachable"}, 503)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
