@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from alembic import command
@@ -12,8 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from tracker.db import migrate
-from tracker.db.engine import create_engine
+from tracker.db.engine import create_engine, dialect_of
 from tracker.models import Base
+from tracker.orders import privacy
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -44,6 +46,29 @@ class TestMigrations:
         _upgrade_from("5e1a7c3d9b08", clean_database, _GAPS_IN_SECONDS)  # before ms_to_order
         gaps = asyncio.run(_run(clean_database, "SELECT external_id, ms_to_order FROM orders"))
         assert sorted(gaps) == [("credited", 90_002), ("uncredited", None)]
+
+
+class TestScrubbedBodies:
+    def test_bodies_stored_before_keep_no_one(self, clean_database: str) -> None:
+        """A delivery stored before bodies were scrubbed loses its buyer's fields on upgrade."""
+        raw = '{"id": 1, "email": "jo@example.com", "browser_ip": "198.51.100.23", "total": "9.90"}'
+        as_bytes = (
+            "CAST('{}' AS BLOB)"
+            if dialect_of(clean_database) == "sqlite"
+            else ("convert_to('{}', 'UTF8')")
+        )
+        _upgrade_from(
+            "4c7e2a9d1b35", clean_database, _DELIVERY_WITH_A_BUYER.format(as_bytes.format(raw))
+        )
+        ((body,),) = asyncio.run(_run(clean_database, "SELECT body FROM deliveries"))
+        kept = json.loads(bytes(body))
+        assert kept == {"id": 1, "email": privacy.email_token("jo@example.com"), "total": "9.90"}
+
+
+_DELIVERY_WITH_A_BUYER = """
+INSERT INTO deliveries (platform, shop, event_id, topic, body, received_at)
+VALUES ('shopify', 's', 'e1', 'orders/create', {}, '2026-11-20 10:00:00')
+"""
 
 
 def _upgrade_from(revision: str, database_url: str, statements: str) -> None:

@@ -23,7 +23,7 @@ from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.errors import InvalidBody, NotFound
 from tracker.models import Delivery, Order
-from tracker.orders import attribution, repository
+from tracker.orders import attribution, privacy, repository
 from tracker.orders.events import (
     Envelope,
     InvalidSignature,
@@ -101,8 +101,11 @@ def customer_hash(platform: str, shop: str, reference: str) -> str:
 async def store_delivery(
     session: AsyncSession, platform: str, envelope: Envelope, body: bytes
 ) -> int | None:
-    """The id of the new delivery, or of a stored one never processed; None for a redelivery."""
-    delivery_id = await repository.insert_delivery(session, platform, envelope, body)
+    """The id of the new delivery, or of a stored one never processed; None for a redelivery.
+
+    The body is stored without its personal fields (privacy.py).
+    """
+    delivery_id = await repository.insert_delivery(session, platform, envelope, privacy.scrub(body))
     if delivery_id is not None:
         return delivery_id
     stored = await repository.find_delivery(session, platform, envelope)
