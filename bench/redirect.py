@@ -277,7 +277,6 @@ def tracker_env(database_url: str, workdir: Path) -> dict[str, str]:
     env.update(
         TRACKER_DATABASE_URL=database_url,
         TRACKER_SPOOL_DIR=str(workdir / "spool"),
-        TRACKER_LOG_LEVEL="WARNING",
     )
     return env
 

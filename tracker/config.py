@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: Literal["api", "all", "off"] = Field(
+        "api",
+        description="api: an access line per API, webhook and page request; all: per redirect "
+        "too (the click itself is stored with more detail, and tracker_redirects_total counts "
+        "them); off: none",
+    )
 
     @field_validator("database_url")
     @classmethod

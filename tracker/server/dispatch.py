@@ -30,6 +30,8 @@ class TrackerApp:
         self._redirect = runtime.redirect
         self._peek = runtime.link_cache.peek
         self._asgi = BodySizeLimit(api, runtime.settings.max_body_bytes)
+        self._log_redirects = runtime.settings.access_log == "all"
+        self._log_requests = runtime.settings.access_log != "off"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,7 +47,8 @@ class TrackerApp:
                 status = await self._redirect(scope, send, slug, link)
             finally:
                 metrics.REDIRECT_COUNTS.count(status)
-                logs.access(_method(scope), "/{slug}", status, time.perf_counter() - started)
+                if self._log_redirects:
+                    logs.access(_method(scope), "/{slug}", status, time.perf_counter() - started)
             return
 
         async def observed_send(message: Message) -> None:
@@ -60,12 +63,12 @@ class TrackerApp:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self._observe(scope, route, status, time.perf_counter() - started)
 
-    @staticmethod
-    def _observe(scope: Scope, route: str, status: int, seconds: float) -> None:
+    def _observe(self, scope: Scope, route: str, status: int, seconds: float) -> None:
         """Metrics and the access log, labelled by route template, never by slug or address."""
         method = _method(scope)
         metrics.request_histogram(method, route, status).observe(seconds)
-        logs.access(method, route, status, seconds)
+        if self._log_requests:
+            logs.access(method, route, status, seconds)
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:
         """Start and stop the runtime without a server (tests, scripts)."""
