@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     ignored_networks: Annotated[list[IPNetwork], NoDecode] = Field(
         default_factory=list, description="CIDRs redirected but not logged"
     )
+    allowed_destinations: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host patterns links may lead to (e.g. shop.example.com,*.example.com); "
+        "empty: any public host",
+    )
     country_header: str | None = Field(
         None, description="trusted proxy header with the visitor's country, e.g. CF-IPCountry"
     )
@@ -140,7 +145,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-32 letters, digits or underscores")
         return value
 
-    @field_validator("trusted_proxies", "ignored_networks", mode="before")
+    @field_validator("trusted_proxies", "ignored_networks", "allowed_destinations", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:
         return _split_networks(value)

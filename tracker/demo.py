@@ -29,6 +29,7 @@ from tracker.clicks.writer import write_records
 from tracker.clock import unix_micros, utcnow
 from tracker.config import Settings
 from tracker.links import service as links_service
+from tracker.links.destinations import Policy
 from tracker.links.schemas import LinkCreate
 from tracker.models import Link
 from tracker.orders import intake
@@ -136,7 +137,7 @@ async def _links(session: AsyncSession, rng: random.Random) -> dict[tuple[str, s
                     tags=["demo", campaign],
                 )
             )  # fmt: skip
-    created = await links_service.create_links(session, batch)
+    created = await links_service.create_links(session, batch, Policy())
     return {(link.utm_campaign or "", link.utm_source or ""): link.id for link in created}
 
 

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from tests import factories
+from tracker.config import Settings
+from tracker.main import create_app
 from tracker.models import Click, Link, LinkTag
 from tracker.server.dispatch import TrackerApp
 
@@ -389,3 +391,48 @@ class TestQrCode:
         assert (await api.get("/api/links/qr/qr", params={"format": "gif"})).status_code == 422
         assert (await api.get("/api/links/qr/qr", params={"scale": "500"})).status_code == 422
         assert (await api.get("/api/links/nope/qr")).status_code == 404
+
+
+class TestDestinations:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://127.0.0.1/admin",
+            "http://localhost:8080/",
+            "http://10.0.0.7/",
+            "http://192.168.1.1/router",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://intranet/",
+            "http://printer.local/",
+        ],
+    )
+    async def test_internal_destinations_are_refused(
+        self, api: httpx.AsyncClient, app: TrackerApp, url: str
+    ) -> None:
+        response = await api.post("/api/links", json={"url": url})
+        assert response.status_code == 422, response.text
+        assert "TRACKER_ALLOWED_DESTINATIONS" in response.json()["detail"]
+        assert await factories.count(app, Link) == 0
+
+    async def test_an_update_cannot_point_a_link_inside(self, api: httpx.AsyncClient) -> None:
+        await factories.create_link(api, slug="out")
+        moved = await api.patch("/api/links/out", json={"url": "http://127.0.0.1/"})
+        assert moved.status_code == 422
+        assert (await api.get("/api/links/out")).json()["url"] == (
+            "https://shop.example.com/products/mug"
+        )
+
+    async def test_the_allowed_list_names_the_only_hosts_and_may_allow_an_internal_one(
+        self, settings: Settings
+    ) -> None:
+        allowed = ["*.example.com", "10.0.0.7"]
+        app = create_app(settings.model_copy(update={"allowed_destinations": allowed}))
+        async with app.lifespan(), factories.api_client(app) as api:
+            ok = ("https://shop.example.com/a", "https://example.example.com/b", "http://10.0.0.7/")
+            for url in ok:
+                assert (await api.post("/api/links", json={"url": url})).status_code == 201, url
+            for url in ("https://evil.example.org/", "https://example.com.evil.net/"):
+                refused = await api.post("/api/links", json={"url": url})
+                assert refused.status_code == 422 and "not among" in refused.text

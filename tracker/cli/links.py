@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tracker.cli.common import settings_or_exit, with_session
 from tracker.links import qr
 from tracker.links import service as links_service
+from tracker.links.destinations import Policy
 from tracker.links.repository import LinkFilter, list_links
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkRead, LinkUpdate
 from tracker.orders.events import describe
@@ -63,10 +64,12 @@ def create(
             "title": title, "tags": tag or [], "max_clicks": max_clicks,
         },
     )  # fmt: skip
-    base_url = settings_or_exit().base_url
+    settings = settings_or_exit()
+    base_url, policy = settings.base_url, Policy.of(settings)
 
     async def mint(session: AsyncSession) -> LinkRead:
-        return links_service.link_read(await links_service.create_link(session, data), base_url)
+        link = await links_service.create_link(session, data, policy)
+        return links_service.link_read(link, base_url)
 
     link = with_session(mint)
     typer.echo(f"destination: {link.destination}")
@@ -90,12 +93,13 @@ def bulk(
         if utm_content:
             variants[-1]["utm_content"] = utm_content
     data = _valid(BulkCreate, {"url": url, "utm_campaign": utm_campaign, "variants": variants})
-    base_url = settings_or_exit().base_url
+    settings = settings_or_exit()
+    base_url, policy = settings.base_url, Policy.of(settings)
 
     async def mint(session: AsyncSession) -> list[LinkRead]:
         return [
             links_service.link_read(link, base_url)
-            for link in await links_service.create_bulk(session, data)
+            for link in await links_service.create_bulk(session, data, policy)
         ]
 
     for link in with_session(mint):
@@ -138,10 +142,11 @@ def show(slug: str) -> None:
 
 def _update(slug: str, changes: dict[str, Any]) -> LinkRead:
     data = _valid(LinkUpdate, changes)
-    base_url = settings_or_exit().base_url
+    settings = settings_or_exit()
+    base_url, policy = settings.base_url, Policy.of(settings)
 
     async def change(session: AsyncSession) -> LinkRead:
-        link = await links_service.update_link(session, slug, data)
+        link = await links_service.update_link(session, slug, data, policy)
         return links_service.link_read(link, base_url)
 
     return with_session(change)

@@ -38,6 +38,7 @@ from tracker.links import qr
 from tracker.links import repository as links_repository
 from tracker.links import service as links_service
 from tracker.links.changes import LinkChangesDep
+from tracker.links.destinations import Policy
 from tracker.links.repository import LinkFilter
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkUpdate
 from tracker.models import ApiKey
@@ -370,6 +371,7 @@ async def link_action(
     _key: SignedIn,
     form: Form,
     session: SessionDep,
+    settings: SettingsDep,
     changes: LinkChangesDep,
 ) -> RedirectResponse:
     if action == "delete":
@@ -381,7 +383,7 @@ async def link_action(
         update = LinkUpdate(title=form.get("title") or None, tags=tags)
     else:
         update = LinkUpdate(disabled=action == "disable")
-    await links_service.update_link(session, slug, update)
+    await links_service.update_link(session, slug, update, Policy.of(settings))
     changes.after_commit(session, slug)
     return RedirectResponse(f"/dashboard/links/{slug}", 303)
 
@@ -417,6 +419,7 @@ async def mint(
     visit: VisitDep,
     form: Form,
     session: SessionDep,
+    settings: SettingsDep,
     changes: LinkChangesDep,
 ) -> Response:
     """One link, or one per chosen channel (bulk); errors beside their fields, input kept."""
@@ -442,14 +445,17 @@ async def mint(
                 {**common, "utm_campaign": utm["utm_campaign"] or "", "utm_term": utm["utm_term"],
                  "variants": variants}
             )  # fmt: skip
-            links = await links_service.create_bulk(session, bulk)
+            links = await links_service.create_bulk(session, bulk, Policy.of(settings))
         else:
             data = LinkCreate.model_validate({**common, **utm, "slug": form.get("slug") or None})
-            links = [await links_service.create_link(session, data)]
+            links = [await links_service.create_link(session, data, Policy.of(settings))]
     except ValidationError as exc:
         errors = _field_errors(exc)
     except TrackerError as exc:
-        errors = {"slug" if exc.status_code == 409 else "form": exc.message}
+        if exc.message.startswith("url: "):  # the destination policy's refusal
+            errors = {"url": exc.message.removeprefix("url: ")}
+        else:
+            errors = {"slug" if exc.status_code == 409 else "form": exc.message}
     if errors:
         values = await links_repository.values_in_use(session)
         page = _page(

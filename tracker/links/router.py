@@ -12,6 +12,7 @@ from tracker.db.session import SessionDep
 from tracker.links import qr
 from tracker.links import service as links_service
 from tracker.links.changes import LinkChangesDep
+from tracker.links.destinations import Policy
 from tracker.links.repository import LinkFilter, list_links
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkList, LinkPage, LinkRead, LinkUpdate
 from tracker.models import Link
@@ -41,7 +42,7 @@ async def create_link(
     _key: ApiKeyDep,
 ) -> LinkRead:
     """Mint a short link; the UTM fields are merged into its destination."""
-    link = await links_service.create_link(session, data)
+    link = await links_service.create_link(session, data, Policy.of(settings))
     changes.after_commit(session, link.slug)
     return _read(settings, link)
 
@@ -59,7 +60,7 @@ async def create_links_bulk(
     _key: ApiKeyDep,
 ) -> LinkList:
     """One link per channel for one destination and campaign: all are created, or none."""
-    links = await links_service.create_bulk(session, data)
+    links = await links_service.create_bulk(session, data, Policy.of(settings))
     changes.after_commit(session, *(link.slug for link in links))
     return LinkList(items=[_read(settings, link) for link in links])
 
@@ -106,7 +107,7 @@ async def update_link(
     _key: ApiKeyDep,
 ) -> LinkRead:
     """Change any field but the slug; `disabled: true` makes the short link answer 410."""
-    link = await links_service.update_link(session, slug, data)
+    link = await links_service.update_link(session, slug, data, Policy.of(settings))
     changes.after_commit(session, slug)
     return _read(settings, link)
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tracker.clock import utcnow
 from tracker.errors import LinkNotFound, SlugTaken, TrackerError, Unprocessable
 from tracker.links import repository, slugs
+from tracker.links.destinations import Policy
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkRead, LinkUpdate
 from tracker.links.utm import UTM_FIELDS, destination
 from tracker.models import Link, LinkTag
@@ -44,8 +45,13 @@ async def _free_generated_slug(session: AsyncSession, avoid: set[str]) -> str:
     raise TrackerError("could not allocate a free slug")  # 62**7 makes this practically unreachable
 
 
-async def create_links(session: AsyncSession, batch: Sequence[LinkCreate]) -> list[Link]:
-    """Create every link or none; a taken or repeated slug is a 409 naming it."""
+async def create_links(
+    session: AsyncSession, batch: Sequence[LinkCreate], policy: Policy
+) -> list[Link]:
+    """Create every link or none; a taken or repeated slug is a 409 naming it, a destination
+    the policy refuses a 422."""
+    for data in batch:
+        policy.check(data.url)
     wanted = [data.slug for data in batch if data.slug is not None]
     seen: set[str] = set()
     for slug in wanted:
@@ -68,13 +74,13 @@ async def create_links(session: AsyncSession, batch: Sequence[LinkCreate]) -> li
     return links
 
 
-async def create_link(session: AsyncSession, data: LinkCreate) -> Link:
-    (link,) = await create_links(session, [data])
+async def create_link(session: AsyncSession, data: LinkCreate, policy: Policy) -> Link:
+    (link,) = await create_links(session, [data], policy)
     return link
 
 
-async def create_bulk(session: AsyncSession, data: BulkCreate) -> list[Link]:
-    return await create_links(session, data.links())
+async def create_bulk(session: AsyncSession, data: BulkCreate, policy: Policy) -> list[Link]:
+    return await create_links(session, data.links(), policy)
 
 
 async def get_link(session: AsyncSession, slug: str) -> Link:
@@ -84,9 +90,11 @@ async def get_link(session: AsyncSession, slug: str) -> Link:
     return link
 
 
-async def update_link(session: AsyncSession, slug: str, data: LinkUpdate) -> Link:
+async def update_link(session: AsyncSession, slug: str, data: LinkUpdate, policy: Policy) -> Link:
     link = await get_link(session, slug)
     changes = data.model_dump(exclude_unset=True)
+    if changes.get("url") is not None:
+        policy.check(changes["url"])
     for required in ("url", "redirect_status", "disabled"):
         if required in changes and changes[required] is None:
             raise Unprocessable(f"{required} cannot be null")
