@@ -1,36 +1,74 @@
 """API keys: minted by the CLI, stored only as a SHA-256, checked on every `/api` request.
 
 Keys carry 240 random bits, so a fast hash is enough: nobody brute-forces that
-space, and a constant-cost lookup by hash keeps the API quick.
+space, and a constant-cost lookup by hash keeps the API quick. Still, a client
+that keeps sending wrong keys is slowed down (429 with Retry-After after a
+burst), so guessing costs it time and the logs stay readable; a valid key is
+never slowed. A key's scope says what it may do: `admin` everything, `read`
+reports and links but nothing that changes them (a shop's agency, say).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
-from typing import Annotated
+import time
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.clock import utcnow
 from tracker.db.session import SessionDep
-from tracker.errors import NotFound, Unauthorized
+from tracker.errors import Forbidden, NotFound, TooManyAttempts, Unauthorized
 from tracker.models import ApiKey
 
 KEY_PREFIX = "trk_"
+Scope = Literal["admin", "read"]
+SCOPES: tuple[Scope, ...] = ("admin", "read")
+
+
+class WrongKeyLimiter:
+    """Per client address, a burst of wrong keys, then one every `refill` seconds.
+
+    A token bucket in this process's memory: several processes each allow
+    their own burst, which still slows a guesser by orders of magnitude.
+    """
+
+    def __init__(
+        self, burst: int = 10, refill: float = 6.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.burst, self.refill, self.clock = burst, refill, clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+
+    def wrong_key(self, address: str) -> float:
+        """Count a wrong key; 0 while within the burst, else the seconds to wait."""
+        now = self.clock()
+        tokens, at = self._buckets.get(address, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.refill)
+        if len(self._buckets) > 100_000:  # an address scan must not grow memory without end
+            self._buckets.clear()
+        if tokens >= 1:
+            self._buckets[address] = (tokens - 1, now)
+            return 0.0
+        self._buckets[address] = (tokens, now)
+        return (1 - tokens) * self.refill
 
 
 def hash_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-async def create_key(session: AsyncSession, name: str) -> tuple[ApiKey, str]:
+async def create_key(
+    session: AsyncSession, name: str, scope: Scope = "admin"
+) -> tuple[ApiKey, str]:
     """Mint a key; the raw key is returned once and never stored."""
     raw_key = KEY_PREFIX + secrets.token_urlsafe(30)
-    key = ApiKey(name=name, prefix=raw_key[:12], key_hash=hash_key(raw_key))
+    key = ApiKey(name=name, prefix=raw_key[:12], key_hash=hash_key(raw_key), scope=scope)
     session.add(key)
     await session.flush()
     return key, raw_key
@@ -60,17 +98,32 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 async def require_api_key(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """Answer 401 unless the request carries a live key."""
+    """Answer 401 unless the request carries a live key (429 after a burst of wrong ones)."""
     if credentials is None:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
     key = await find_live_key(session, credentials.credentials)
     if key is None:
+        limiter: WrongKeyLimiter = request.app.state.wrong_keys
+        wait = limiter.wrong_key(request.client.host if request.client else "")
+        if wait:
+            raise TooManyAttempts("too many wrong API keys; wait", math.ceil(wait))
         raise Unauthorized("invalid or revoked API key")
     await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=utcnow()))
     return key
 
 
+async def require_admin_key(key: Annotated[ApiKey, Depends(require_api_key)]) -> ApiKey:
+    """A key that may change things: 403 for a read-only one."""
+    if key.scope != "admin":
+        raise Forbidden("this API key may only read (scope read)")
+    return key
+
+
 ApiKeyDep = Annotated[ApiKey, Depends(require_api_key)]
+"""Any live key: what reading reports and links needs."""
+AdminKeyDep = Annotated[ApiKey, Depends(require_admin_key)]
+"""A live key of scope admin: what changing links and spend needs."""

@@ -2,12 +2,14 @@
 
     TrackerError (500)
     ├── Unauthorized (401)
+    ├── Forbidden (403)
     ├── NotFound (404)
     │   └── LinkNotFound
     ├── Conflict (409)
     │   └── SlugTaken
-    └── Unprocessable (422)
-        └── InvalidBody (400 for malformed JSON, else 422 with FastAPI's list of errors)
+    ├── Unprocessable (422)
+    │   └── InvalidBody (400 for malformed JSON, else 422 with FastAPI's list of errors)
+    └── TooManyAttempts (429, with Retry-After)
 
 Services raise these and never ``HTTPException``; one handler turns them into
 ``{"detail": "..."}``. Malformed JSON is a 400, a well-formed body of the
@@ -44,6 +46,10 @@ class TrackerError(Exception):
 class Unauthorized(TrackerError):
     status_code = 401
     headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(TrackerError):
+    status_code = 403
 
 
 class NotFound(TrackerError):
@@ -85,6 +91,14 @@ def _invalid(errors: Sequence[Any]) -> JSONResponse:
     # The offending input is left out: it may be huge, binary or a secret.
     detail = [{key: error[key] for key in ("type", "loc", "msg")} for error in errors]
     return JSONResponse({"detail": jsonable_encoder(detail)}, 422)
+
+
+class TooManyAttempts(TrackerError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(f"{message} {retry_after} s")
+        self.headers = {"Retry-After": str(retry_after)}  # type: ignore[misc]
 
 
 async def _tracker_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from tracker import logs
+from tracker.auth import WrongKeyLimiter
 from tracker.clicks import visitor
 from tracker.config import Settings, get_settings
 from tracker.dashboard.router import router as dashboard_router
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     api.state.sessionmaker = runtime.sessionmaker
     api.state.link_changes = runtime.link_changes
     api.state.readers = runtime.readers
+    api.state.wrong_keys = WrongKeyLimiter()
     install_error_handlers(api)
     api.include_router(operations.router)
     api.include_router(links_router)

@@ -259,3 +259,20 @@ class TestPages:
         png = await signed_in.get("/dashboard/links/qr/qr.png")
         assert svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content
         assert png.content.startswith(b"\x89PNG")
+
+
+class TestReadKeys:
+    async def test_a_read_key_sees_the_pages_but_cannot_mint_or_change(
+        self, app: TrackerApp, browser: httpx.AsyncClient, api: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="theirs")
+        async with app.runtime.sessionmaker() as session, session.begin():
+            _key, raw = await auth.create_key(session, "agency", "read")
+        assert (await _sign_in(browser, raw)).status_code == 303
+        for path in ("/dashboard", "/dashboard/links", "/dashboard/links/theirs"):
+            assert (await browser.get(path)).status_code == 200, path
+        assert (await browser.get("/dashboard/mint")).status_code == 403
+        csrf = _csrf(await browser.get("/dashboard/links/theirs"))
+        deleted = await browser.post("/dashboard/links/theirs/delete", data={"csrf": csrf})
+        assert deleted.status_code == 403 and "may only read" in deleted.text
+        assert (await browser.get("/theirs")).status_code == 302

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from tests import factories
+from tracker import auth
+from tracker.auth import WrongKeyLimiter
 from tracker.config import Settings
 from tracker.main import create_app
 from tracker.models import Click, Link, LinkTag
@@ -436,3 +438,51 @@ class TestDestinations:
             for url in ("https://evil.example.org/", "https://example.com.evil.net/"):
                 refused = await api.post("/api/links", json={"url": url})
                 assert refused.status_code == 422 and "not among" in refused.text
+
+
+class TestKeys:
+    async def test_a_read_key_reads_and_changes_nothing(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="kept")
+        async with app.runtime.sessionmaker() as session, session.begin():
+            _key, raw = await auth.create_key(session, "agency", "read")
+        headers = {"Authorization": f"Bearer {raw}"}
+        assert (await api.get("/api/links/kept", headers=headers)).status_code == 200
+        assert (await api.get("/api/stats", headers=headers)).status_code == 200
+        refused = [
+            await api.post(
+                "/api/links", json={"url": "https://shop.example.com/"}, headers=headers
+            ),
+            await api.patch("/api/links/kept", json={"title": "x"}, headers=headers),
+            await api.delete("/api/links/kept", headers=headers),
+            await api.post(
+                "/api/spend",
+                json={"utm_campaign": "c", "date": "2026-11-20", "amount": "1", "currency": "EUR"},
+                headers=headers,
+            ),
+        ]
+        assert [answer.status_code for answer in refused] == [403, 403, 403, 403]
+        assert await factories.count(app, Link) == 1
+
+    async def test_wrong_keys_are_slowed_and_a_valid_one_never_is(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        now = [1000.0]
+        app.api.state.wrong_keys = WrongKeyLimiter(burst=10, refill=6.0, clock=lambda: now[0])
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.66", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as guesser:
+            wrong = {"Authorization": "Bearer trk_guess"}
+            statuses = [
+                (await guesser.get("/api/links", headers=wrong)).status_code for _ in range(12)
+            ]
+            assert statuses == [401] * 10 + [429, 429]
+            slowed = await guesser.get("/api/links", headers=wrong)
+            assert slowed.headers["retry-after"] == "6"
+            right = {"Authorization": api.headers["Authorization"]}
+            assert (await guesser.get("/api/links", headers=right)).status_code == 200
+            now[0] += 6.0  # one more guess a refill
+            assert (await guesser.get("/api/links", headers=wrong)).status_code == 401
+            assert (await guesser.get("/api/links", headers=wrong)).status_code == 429
+        # Another address has a burst of its own.
+        assert (await api.get("/api/links", headers=wrong)).status_code == 401

@@ -142,10 +142,21 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 
 @keys_app.command("create")
-def keys_create(name: Annotated[str, typer.Option(help="who or what uses the key")]) -> None:
+def keys_create(
+    name: Annotated[str, typer.Option(help="who or what uses the key")],
+    scope: Annotated[
+        str, typer.Option(help="admin: everything; read: reports and links, no changes")
+    ] = "admin",
+) -> None:
     """Create a key; it is printed once, alone on the last line."""
-    key, raw_key = with_session(lambda session: auth.create_key(session, name))
-    typer.echo(f"created API key {key.id} ({key.name}); store it now, it is not shown again:")
+    if scope not in auth.SCOPES:
+        typer.echo(f"--scope must be one of {', '.join(auth.SCOPES)}", err=True)
+        raise typer.Exit(2)
+    key, raw_key = with_session(lambda session: auth.create_key(session, name, scope))
+    typer.echo(
+        f"created API key {key.id} ({key.name}, scope {key.scope}); "
+        "store it now, it is not shown again:"
+    )
     typer.echo(raw_key)
 
 
@@ -155,7 +166,7 @@ def keys_list() -> None:
     for key in with_session(auth.list_keys):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
         used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-        typer.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{state}\tlast used {used}")
+        typer.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{key.scope}\t{state}\tlast used {used}")
 
 
 @keys_app.command("revoke")

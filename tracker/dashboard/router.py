@@ -33,7 +33,7 @@ from tracker.dashboard.periods import PRESETS, Period, Preset
 from tracker.dashboard.views import link_figures, main_currency, money_text, overview
 from tracker.db.engine import dialect_of
 from tracker.db.session import SessionDep
-from tracker.errors import NotFound, TrackerError
+from tracker.errors import Forbidden, NotFound, TrackerError
 from tracker.links import qr
 from tracker.links import repository as links_repository
 from tracker.links import service as links_service
@@ -150,6 +150,15 @@ async def _signed_in(request: Request, visit: VisitDep, session: SessionDep) -> 
 
 
 SignedIn = Annotated[ApiKey, Depends(_signed_in)]
+
+
+async def _admin(key: SignedIn) -> ApiKey:
+    if key.scope != "admin":
+        raise Forbidden("Your key may only read: ask for an admin key to mint or change links.")
+    return key
+
+
+Admin = Annotated[ApiKey, Depends(_admin)]
 
 
 async def _csrf(request: Request, visit: VisitDep) -> dict[str, str]:
@@ -368,7 +377,7 @@ async def link_qr(
 async def link_action(
     slug: str,
     action: Literal["disable", "enable", "delete", "edit"],
-    _key: SignedIn,
+    _key: Admin,
     form: Form,
     session: SessionDep,
     settings: SettingsDep,
@@ -393,7 +402,7 @@ _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 @router.get("/dashboard/mint")
 async def mint_page(
-    request: Request, key: SignedIn, visit: VisitDep, session: SessionDep
+    request: Request, key: Admin, visit: VisitDep, session: SessionDep
 ) -> HTMLResponse:
     values = await links_repository.values_in_use(session)
     return _page(
@@ -415,7 +424,7 @@ def _field_errors(error: ValidationError, renamed: dict[str, str] | None = None)
 @router.post("/dashboard/mint")
 async def mint(
     request: Request,
-    key: SignedIn,
+    key: Admin,
     visit: VisitDep,
     form: Form,
     session: SessionDep,
@@ -524,7 +533,7 @@ async def _spend_page(
 
 @router.post("/dashboard/spend")
 async def record_spend(
-    request: Request, key: SignedIn, visit: VisitDep, form: Form, session: SessionDep
+    request: Request, key: Admin, visit: VisitDep, form: Form, session: SessionDep
 ) -> Response:
     target = form.get("target", "campaign")
     name = form.get("name", "").strip()

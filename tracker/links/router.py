@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from tracker.auth import ApiKeyDep
+from tracker.auth import AdminKeyDep, ApiKeyDep
 from tracker.config import Settings, SettingsDep
 from tracker.db.session import SessionDep
 from tracker.links import qr
@@ -39,7 +39,7 @@ async def create_link(
     session: SessionDep,
     settings: SettingsDep,
     changes: LinkChangesDep,
-    _key: ApiKeyDep,
+    _key: AdminKeyDep,
 ) -> LinkRead:
     """Mint a short link; the UTM fields are merged into its destination."""
     link = await links_service.create_link(session, data, Policy.of(settings))
@@ -57,7 +57,7 @@ async def create_links_bulk(
     session: SessionDep,
     settings: SettingsDep,
     changes: LinkChangesDep,
-    _key: ApiKeyDep,
+    _key: AdminKeyDep,
 ) -> LinkList:
     """One link per channel for one destination and campaign: all are created, or none."""
     links = await links_service.create_bulk(session, data, Policy.of(settings))
@@ -104,7 +104,7 @@ async def update_link(
     session: SessionDep,
     settings: SettingsDep,
     changes: LinkChangesDep,
-    _key: ApiKeyDep,
+    _key: AdminKeyDep,
 ) -> LinkRead:
     """Change any field but the slug; `disabled: true` makes the short link answer 410."""
     link = await links_service.update_link(session, slug, data, Policy.of(settings))
@@ -114,7 +114,7 @@ async def update_link(
 
 @router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
 async def delete_link(
-    slug: str, session: SessionDep, changes: LinkChangesDep, _key: ApiKeyDep
+    slug: str, session: SessionDep, changes: LinkChangesDep, _key: AdminKeyDep
 ) -> None:
     """Stop redirecting (410); the link's clicks and orders stay in the reports."""
     await links_service.delete_link(session, slug)

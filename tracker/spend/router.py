@@ -6,7 +6,7 @@ from datetime import date
 
 from fastapi import APIRouter, Response, status
 
-from tracker.auth import ApiKeyDep
+from tracker.auth import AdminKeyDep, ApiKeyDep
 from tracker.db.session import SessionDep
 from tracker.spend import service
 from tracker.spend.schemas import SpendCreate, SpendList, SpendRead
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/spend", tags=["spend"])
     responses={200: {"description": "replaced the figure already recorded for that day"}},
 )
 async def record_spend(
-    data: SpendCreate, response: Response, session: SessionDep, _key: ApiKeyDep
+    data: SpendCreate, response: Response, session: SessionDep, _key: AdminKeyDep
 ) -> SpendRead:
     """Record what a link or a campaign cost on a day (and its impressions)."""
     spend, created = await service.record(session, data)
@@ -44,6 +44,6 @@ async def list_spend(
 
 
 @router.delete("/{spend_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_spend(spend_id: int, session: SessionDep, _key: ApiKeyDep) -> None:
+async def delete_spend(spend_id: int, session: SessionDep, _key: AdminKeyDep) -> None:
     """Forget a recorded figure."""
     await service.delete(session, spend_id)
