@@ -15,7 +15,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -122,6 +122,14 @@ async def require_admin_key(key: Annotated[ApiKey, Depends(require_api_key)]) ->
         raise Forbidden("this API key may only read (scope read)")
     return key
 
+
+# What every /api route may answer besides its own statuses, for the OpenAPI document.
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, invalid or revoked API key"},
+    403: {"description": "a key of scope read tried to change something"},
+    429: {"description": "too many wrong API keys from this address; see Retry-After"},
+    503: {"description": "the database is unavailable; see Retry-After"},
+}
 
 ApiKeyDep = Annotated[ApiKey, Depends(require_api_key)]
 """Any live key: what reading reports and links needs."""

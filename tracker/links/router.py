@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from tracker.auth import AdminKeyDep, ApiKeyDep
+from tracker.auth import API_RESPONSES, AdminKeyDep, ApiKeyDep
 from tracker.config import Settings, SettingsDep
 from tracker.db.session import SessionDep
 from tracker.links import qr
@@ -17,7 +17,7 @@ from tracker.links.repository import LinkFilter, list_links
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkList, LinkPage, LinkRead, LinkUpdate
 from tracker.models import Link
 
-router = APIRouter(prefix="/api/links", tags=["links"])
+router = APIRouter(prefix="/api/links", tags=["links"], responses=API_RESPONSES)
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "missing or invalid API key"},

@@ -18,6 +18,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid signature; nothing stored"},
     404: {"description": "this endpoint's secret is not set"},
     413: {"description": "body over 1 MiB; nothing stored"},
+    503: {"description": "the database is unavailable; nothing stored, retry after Retry-After"},
 }
 _SHAPE_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "malformed JSON; nothing stored"},

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from tracker.auth import ApiKeyDep
+from tracker.auth import API_RESPONSES, ApiKeyDep
 from tracker.config import SettingsDep
 from tracker.db.engine import dialect_of
 from tracker.db.session import SessionDep
@@ -16,7 +16,7 @@ from tracker.reports import export, service
 from tracker.reports.queries import Dimension, Scope
 from tracker.reports.schemas import LinkReport, Report, Row
 
-router = APIRouter(prefix="/api", tags=["reports"])
+router = APIRouter(prefix="/api", tags=["reports"], responses=API_RESPONSES)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid API key"},

@@ -6,12 +6,12 @@ from datetime import date
 
 from fastapi import APIRouter, Response, status
 
-from tracker.auth import AdminKeyDep, ApiKeyDep
+from tracker.auth import API_RESPONSES, AdminKeyDep, ApiKeyDep
 from tracker.db.session import SessionDep
 from tracker.spend import service
 from tracker.spend.schemas import SpendCreate, SpendList, SpendRead
 
-router = APIRouter(prefix="/api/spend", tags=["spend"])
+router = APIRouter(prefix="/api/spend", tags=["spend"], responses=API_RESPONSES)
 
 
 @router.post(
