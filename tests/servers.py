@@ -29,9 +29,14 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def stop(self) -> int:
-        """SIGTERM, as an orchestrator sends it; the exit status once it is gone."""
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, stop_signal: int = signal.SIGTERM, group: bool = False) -> int:
+        """SIGTERM to the main process, as an orchestrator sends it, or ``stop_signal`` to the
+        whole process group, as systemd, `kill -- -PGID` or a terminal's Ctrl-C do; the exit
+        status once it is gone."""
+        if group:
+            os.killpg(self.process.pid, stop_signal)
+        else:
+            self.process.send_signal(stop_signal)
         return self.process.wait(timeout=60)
 
 
@@ -64,6 +69,7 @@ async def running(env: dict[str, str], tmp_path: Path, *args: str) -> AsyncItera
         process = subprocess.Popen(
             [sys.executable, "-m", "tracker", "serve", "--port", str(port), *args],
             env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group of its own, as a service manager gives
         )  # fmt: skip
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:

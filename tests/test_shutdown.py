@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests import factories, servers
 
@@ -46,15 +47,42 @@ async def _answered(clean_database: str, tmp_path: Path) -> AsyncIterator[server
 
 
 class TestGracefulShutdown:
-    async def test_every_answered_click_is_written(
-        self, clean_database: str, tmp_path: Path
+    @pytest.mark.parametrize(
+        ("stop_signal", "group"),
+        [
+            (signal.SIGTERM, False),  # an orchestrator signalling the main process
+            (signal.SIGTERM, True),  # systemd's default, `kill -- -PGID`, container runtimes
+            (signal.SIGINT, True),  # Ctrl-C in a terminal
+        ],
+        ids=["sigterm-main", "sigterm-group", "sigint-group"],
+    )
+    async def test_every_answered_click_is_written_before_exit(
+        self, clean_database: str, tmp_path: Path, stop_signal: int, group: bool
     ) -> None:
         async with _answered(clean_database, tmp_path) as server:
             # uvicorn re-raises the signal once its graceful shutdown has completed.
-            assert server.stop() in (0, -signal.SIGTERM), server.log()
+            assert server.stop(stop_signal, group) in (0, -stop_signal), server.log()
             assert "Application shutdown complete" in server.log()
-        assert await servers.count_clicks(clean_database) == REDIRECTS
+            # Counted once `tracker serve` has exited: nothing is left for a next start.
+            assert await servers.count_clicks(clean_database) == REDIRECTS, server.log()
         assert not list((tmp_path / "spool").glob("*.journal"))
+
+    async def test_a_stop_in_the_first_moments_writes_what_was_answered(
+        self, clean_database: str, tmp_path: Path
+    ) -> None:
+        """Stopped as soon as it answers: the writer may not be up yet; it runs for the stop."""
+        env = servers.environment(clean_database, tmp_path)
+        key = servers.api_key(env)
+        async with servers.running(env, tmp_path) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                await http.post(
+                    "/api/links",
+                    json={"url": "https://shop.example.com/", "slug": "early"},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert (await http.get("/early")).status_code == 302
+            assert server.stop(signal.SIGTERM, group=True) in (0, -signal.SIGTERM)
+            assert await servers.count_clicks(clean_database) == 1, server.log()
 
 
 class TestKilled:

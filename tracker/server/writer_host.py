@@ -106,7 +106,15 @@ async def _on(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None]) 
 
 
 def run_process(settings: Settings, exit_with_parent: bool) -> None:
-    """`tracker write-clicks`: until SIGTERM (or SIGINT when alone), then a last pass."""
+    """`tracker write-clicks`: until SIGTERM or SIGINT, then a last pass.
+
+    Under `tracker serve` (``exit_with_parent``) the signals are not its to obey:
+    systemd, `kill -- -PGID` and container runtimes signal the whole process
+    group, and a writer that stopped with the server would make its last pass
+    before the server had sealed its journal. It stops when `tracker serve`
+    closes its standard input instead, after the server is done, or when the
+    server dies (the pipe closes with it).
+    """
     with contextlib.suppress(OSError):
         os.nice(settings.click_writer_nice)
     # As the serving process does: the matchers built and the start-up heap frozen before the
@@ -118,15 +126,27 @@ def run_process(settings: Settings, exit_with_parent: bool) -> None:
     async def main() -> None:
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stopping.set)
         if exit_with_parent:
-            # Ctrl-C reaches the whole process group: `tracker serve` says when to stop.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for ignored in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(ignored, signal.SIG_IGN)
+            loop.add_reader(sys.stdin.fileno(), _until_closed, stopping)
         else:
-            loop.add_signal_handler(signal.SIGINT, stopping.set)
+            for stop_signal in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(stop_signal, stopping.set)
         await click_writer(settings).run(stopping, exit_with_parent)
 
     asyncio.run(main())
+
+
+def _until_closed(stopping: asyncio.Event) -> None:
+    """Standard input readable: `tracker serve` closed it (or died). Nothing is ever sent."""
+    if not os.read(sys.stdin.fileno(), 512):
+        asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
+        stopping.set()
+
+
+_COMMAND = (sys.executable, "-m", "tracker.server.writer_host", "--exit-with-parent")
+STOP_TIMEOUT = 120.0  # how long `tracker serve` waits for the writer's last pass
 
 
 class WriterProcess:
@@ -134,29 +154,36 @@ class WriterProcess:
 
     def __init__(self) -> None:
         self._stopping = threading.Event()
+        self._lock = threading.Lock()  # the process is started and stopped under it
         self._process: subprocess.Popen[bytes] | None = None
         self._thread = threading.Thread(target=self._supervise, name="writer-process", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 120.0) -> None:
-        """SIGTERM, then wait while it writes what the serving processes sealed on their way out."""
-        self._stopping.set()
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.error("click writer still busy after %.0f s; its files stay journaled", timeout)
-                process.kill()
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Close the writer's input, then wait while it writes what the serving processes sealed
+        on their way out. A stop before the writer ever ran starts one for that last pass."""
+        with self._lock:
+            self._stopping.set()
+            process = self._process
+            if process is None or process.poll() is not None:
+                process = subprocess.Popen(_COMMAND, stdin=subprocess.PIPE)
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("click writer still busy after %.0f s; its files stay journaled", timeout)
+            process.kill()
         self._thread.join()
 
     def _supervise(self) -> None:
-        command = [sys.executable, "-m", "tracker.server.writer_host", "--exit-with-parent"]
-        while not self._stopping.is_set():
-            self._process = subprocess.Popen(command)
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._process = subprocess.Popen(_COMMAND, stdin=subprocess.PIPE)
             code = self._process.wait()
             if self._stopping.is_set():
                 return
