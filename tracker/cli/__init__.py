@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import tempfile
+import threading
 from datetime import datetime
 from typing import Annotated, get_args
 from zoneinfo import ZoneInfo
@@ -27,7 +29,7 @@ from tracker.clicks import rollup
 from tracker.clock import as_utc
 from tracker.config import Settings
 from tracker.db import migrate
-from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
+from tracker.db.engine import DATABASE_ERRORS, create_engine, create_sessionmaker, dialect_of
 from tracker.orders import intake as orders_intake
 from tracker.orders import repository as orders_repository
 from tracker.orders.events import describe
@@ -54,6 +56,8 @@ app.add_typer(spend_app, name="spend")
 app.add_typer(links_cli.app, name="links")
 
 _SECRET_WORDS = ("secret", "password", "token", "key")
+MIGRATE_RETRY_SECONDS = 5.0
+log = logging.getLogger(__name__)
 
 
 @app.command()
@@ -62,9 +66,14 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="processes sharing the database")] = 1,
 ) -> None:
-    """Migrate the schema to head, then serve the redirects and the API."""
+    """Migrate the schema to head, then serve the redirects and the API.
+
+    With the database unreachable it serves all the same (the links this host
+    served before, from its snapshot; clicks wait in the journal) and
+    migrates once the database answers.
+    """
     settings = settings_or_exit()
-    migrate.upgrade(settings.database_url)  # once, before any worker starts
+    migrating = _migrate_when_reachable(settings.database_url)  # before any worker starts
     received: list[int] = []
     with contextlib.ExitStack() as removed_at_exit:
         if workers > 1:
@@ -85,6 +94,7 @@ def serve(
             _serve(settings, host, port, workers)
         finally:
             click_writer.stop()
+    migrating.set()
     if received:
         signal.signal(received[0], signal.SIG_DFL)
         signal.raise_signal(received[0])
@@ -100,6 +110,29 @@ def write_clicks(
     settings = settings_or_exit()
     logs.configure(settings.log_level)
     run_writer_process(settings, exit_with_parent)
+
+
+def _migrate_when_reachable(database_url: str) -> threading.Event:
+    """Migrate now; if the database does not answer, say so in one line and keep trying on a
+    thread until it does (or until the returned event is set, at exit)."""
+    done = threading.Event()
+    try:
+        migrate.upgrade(database_url)
+        return done
+    except DATABASE_ERRORS as exc:
+        log.error("database unreachable at start (%s); serving, migrating once it answers", exc)
+
+    def retry() -> None:
+        while not done.wait(MIGRATE_RETRY_SECONDS):
+            try:
+                migrate.upgrade(database_url)
+            except DATABASE_ERRORS:
+                continue
+            log.warning("database reachable again: schema migrated to head")
+            return
+
+    threading.Thread(target=retry, name="migrate", daemon=True).start()
+    return done
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:

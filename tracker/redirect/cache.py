@@ -3,7 +3,9 @@
 Entries live `link_cache_ttl` seconds (unknown slugs a shorter time, so a link
 minted by another process is found quickly); changes made through this
 process's API drop their entry at once. When the database is away, an expired
-entry is served on: redirects keep working for every link this process knows.
+entry is served on, and a slug not in memory is looked up in the host's link
+snapshot (snapshot.py): redirects keep working for every link served here,
+across restarts too.
 """
 
 from __future__ import annotations
@@ -14,18 +16,17 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tracker.clock import unix_micros
 from tracker.db.engine import DATABASE_ERRORS
-from tracker.links.utm import UTM_FIELDS, Segments, destination, override_segments, split_query
 from tracker.metrics import LINK_LOOKUP_SECONDS
 from tracker.models import Click, Link
+from tracker.redirect import snapshot
+from tracker.redirect.link import CachedLink
 
 log = logging.getLogger(__name__)
 
@@ -43,62 +44,6 @@ class Unknown(enum.Enum):
 UNKNOWN = Unknown.SLUG
 
 
-@dataclass(slots=True)
-class CachedLink:
-    id: int
-    redirect_status: int
-    base: str  # the destination without query and fragment
-    segments: Segments  # the destination's query, without the click id parameter
-    click_prefix: str  # base, query and "<param>=": a click id completes it
-    suffix: str  # "#fragment" or ""
-    gone: bool  # disabled or deleted
-    expires_ns: int | None  # Unix time in nanoseconds, as time.time_ns() gives it
-    max_clicks: int | None
-    human_clicks: int
-
-    def is_live(self, now_ns: int) -> bool:
-        if self.gone or (self.expires_ns is not None and now_ns >= self.expires_ns):
-            return False
-        return self.max_clicks is None or self.human_clicks < self.max_clicks
-
-    def click_location(self, forwarded: Segments, click_param: str) -> str:
-        """The Location up to its click id: the click id, then `suffix`, complete it.
-
-        The short URL's own parameters are merged in and win. The click id and its
-        parameter name are URL-safe by construction.
-        """
-        if not forwarded:
-            return self.click_prefix
-        parts = override_segments(self.segments, forwarded)
-        parts.append(f"{click_param}=")
-        return f"{self.base}?{'&'.join(parts)}"
-
-    def location(self, forwarded: Segments) -> str:
-        """The Location without a click id (a HEAD request logs no click)."""
-        query = "&".join(override_segments(self.segments, forwarded))
-        return f"{self.base}?{query}{self.suffix}" if query else f"{self.base}{self.suffix}"
-
-    @classmethod
-    def of(cls, link: Link, click_id_param: str, human_clicks: int) -> CachedLink:
-        target = urlsplit(destination(link.url, {f: getattr(link, f) for f in UTM_FIELDS}))
-        # Drop a click id parameter the shop URL may carry; ours is appended per click.
-        segments = tuple(s for s in split_query(target.query) if s[0] != click_id_param)
-        base = urlunsplit(target._replace(query="", fragment=""))
-        query = "&".join(segment for _, segment in segments)
-        return cls(
-            id=link.id,
-            redirect_status=link.redirect_status,
-            base=base,
-            segments=segments,
-            click_prefix=f"{base}?{query + '&' if query else ''}{click_id_param}=",
-            suffix=f"#{target.fragment}" if target.fragment else "",
-            gone=link.disabled or link.deleted_at is not None,
-            expires_ns=None if link.expires_at is None else unix_micros(link.expires_at) * 1000,
-            max_clicks=link.max_clicks,
-            human_clicks=human_clicks,
-        )
-
-
 class LinkCache:
     def __init__(
         self,
@@ -106,8 +51,14 @@ class LinkCache:
         ttl: float,
         click_id_param: str,
         pending_human_clicks: Callable[[int], int],
+        snapshot_dir: Path | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._snapshot_dir = snapshot_dir
+        self._fallback: dict[str, CachedLink] = {}  # the snapshot as it was at start
+        self._changed = False
+        self._dropped: set[str] = set()  # changed here: out of the snapshot at the next save
+        self._saver: asyncio.Task[None] | None = None
         self._ttl = ttl
         self._click_id_param = click_id_param
         self._pending_human_clicks = pending_human_clicks
@@ -131,32 +82,71 @@ class LinkCache:
             task.add_done_callback(self._refreshing.discard)
         return entry[1]
 
+    async def start(self) -> None:
+        """Read the snapshot, and keep it up to date from now on."""
+        if self._snapshot_dir is None:
+            return
+        self._fallback = await asyncio.to_thread(snapshot.load, self._snapshot_dir)
+        self._saver = asyncio.create_task(self._keep_saving(), name="link-snapshot")
+
     async def get(self, slug: str) -> CachedLink | None:
-        """The link, or None if no such slug; raises only for an unknown slug in an outage."""
+        """The link, or None if no such slug; raises only for a slug neither memory nor the
+        snapshot holds while the database is away."""
         link = self.peek(slug)
         if link is not UNKNOWN:
             return link
         version = self._version
-        link = await self._load_once(slug)
+        try:
+            link = await self._load_once(slug)
+        except DATABASE_ERRORS:
+            remembered = self._fallback.get(slug)
+            if remembered is None:
+                raise
+            log.warning("database away: %r served from the link snapshot", slug)
+            self._entries[slug] = (time.monotonic() + NEGATIVE_TTL, remembered)
+            return remembered
         if version == self._version:
             self._store(slug, link, time.monotonic())
         return link
 
     @property
     def holds_links(self) -> bool:
-        """Whether any link is in memory: redirects it can answer without the database."""
-        return any(entry[1] is not None for entry in self._entries.values())
+        """Whether any link is in memory or the snapshot: redirects it can answer without the
+        database."""
+        return bool(self._fallback) or any(link is not None for _, link in self._entries.values())
 
     def forget(self, *slugs: str) -> None:
         """Drop entries changed through this process; a reload already under way is discarded."""
         self._version += 1
         for slug in slugs:
             self._entries.pop(slug, None)
+            self._fallback.pop(slug, None)
+        self._dropped.update(slugs)
+        self._changed = True
 
     async def close(self) -> None:
         for task in list(self._refreshing):
             task.cancel()
         await asyncio.gather(*self._refreshing, return_exceptions=True)
+        if self._saver is not None:
+            self._saver.cancel()
+            await asyncio.gather(self._saver, return_exceptions=True)
+            await self._save()
+
+    async def _keep_saving(self) -> None:
+        while True:
+            await asyncio.sleep(snapshot.SAVE_SECONDS)
+            await self._save()
+
+    async def _save(self) -> None:
+        if not self._changed or self._snapshot_dir is None:
+            return
+        links = {slug: link for slug, (_, link) in self._entries.items() if link is not None}
+        dropped, self._dropped, self._changed = self._dropped, set(), False
+        try:
+            await asyncio.to_thread(snapshot.save, self._snapshot_dir, links, dropped - set(links))
+        except OSError as exc:
+            log.error("link snapshot not saved: %s", exc)
 
     async def _refresh(self, slug: str, version: int) -> None:
         try:
@@ -174,6 +164,9 @@ class LinkCache:
         if len(self._entries) >= MAX_ENTRIES:
             self._evict(now)
         ttl = self._ttl if link is not None else min(self._ttl, NEGATIVE_TTL)
+        previous = self._entries.get(slug)
+        if link is not None and (previous is None or previous[1] != link):
+            self._changed = True
         # Spread the reloads: links first seen together must not all expire in the same tick.
         self._entries[slug] = (now + ttl * (0.75 + random.random() / 4), link)
 

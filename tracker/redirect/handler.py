@@ -24,7 +24,8 @@ from tracker.clicks.salts import NANOSECONDS_A_DAY, DailySalts
 from tracker.config import Settings
 from tracker.db.engine import DATABASE_ERRORS
 from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
-from tracker.redirect.cache import UNKNOWN, CachedLink, LinkCache, Unknown
+from tracker.redirect.cache import UNKNOWN, LinkCache, Unknown
+from tracker.redirect.link import CachedLink
 
 log = logging.getLogger(__name__)
 

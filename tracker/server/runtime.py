@@ -42,6 +42,7 @@ class Runtime:
             settings.link_cache_ttl,
             settings.click_id_param,
             self.journal.pending_human_clicks,
+            settings.spool_dir,
         )
         self.link_changes = LinkChanges()
         self.link_changes.subscribe(lambda slugs: self.link_cache.forget(*slugs))
@@ -58,6 +59,7 @@ class Runtime:
     async def start(self) -> None:
         await self.salts.start()
         await self.journal.open()
+        await self.link_cache.start()
         if self.click_writer is not None:
             self.click_writer.start()
 
