@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.clock import utcnow
 from tracker.db.session import SessionDep
-from tracker.errors import Forbidden, NotFound, TooManyAttempts, Unauthorized
+from tracker.errors import Forbidden, NotFound, Problem, TooManyAttempts, Unauthorized
 from tracker.models import ApiKey
 
 KEY_PREFIX = "trk_"
@@ -125,10 +125,16 @@ async def require_admin_key(key: Annotated[ApiKey, Depends(require_api_key)]) ->
 
 # What every /api route may answer besides its own statuses, for the OpenAPI document.
 API_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, invalid or revoked API key"},
-    403: {"description": "a key of scope read tried to change something"},
-    429: {"description": "too many wrong API keys from this address; see Retry-After"},
-    503: {"description": "the database is unavailable; see Retry-After"},
+    status: {"description": description, "model": Problem}
+    for status, description in (
+        (400, "malformed JSON body"),
+        (401, "missing, invalid or revoked API key"),
+        (403, "a key of scope read tried to change something"),
+        (404, "no such link or record"),
+        (422, "a parameter or field is wrong: FastAPI's list of errors, or one sentence"),
+        (429, "too many wrong API keys from this address; see Retry-After"),
+        (503, "the database is unavailable; see Retry-After"),
+    )
 }
 
 ApiKeyDep = Annotated[ApiKey, Depends(require_api_key)]

@@ -28,10 +28,18 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
+
+
+class Problem(BaseModel):
+    """What every error answers: one sentence, or (a wrong field) FastAPI's list of errors."""
+
+    detail: str | list[dict[str, Any]]
 
 
 class TrackerError(Exception):
@@ -113,7 +121,16 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _invalid(exc.errors())
 
 
+def _away(exc: Exception) -> bool:
+    """Whether ``exc`` says the database cannot be reached (not that a statement was wrong)."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return True
+
+
 async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+    if not _away(exc):
+        raise exc  # a wrong statement is a bug to fix where the input enters, not an outage
     route = getattr(request.scope.get("route"), "path", "unmatched")
     log.warning("database unavailable: %s %s answered 503 (%s)", request.method, route, exc)
     return JSONResponse(
@@ -127,5 +144,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TrackerError, _tracker_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # What a database that is down, slow or refusing raises, whichever the driver.
-    for error in (SQLAlchemyError, OSError, TimeoutError):
+    for error in (DBAPIError, PoolTimeout, OSError, TimeoutError):
         app.add_exception_handler(error, _database_away)

@@ -203,3 +203,11 @@ class TestCommandLine:
         assert "spring" in shown.stdout and "7.50 USD" in shown.stdout and "TOTAL" in shown.stdout
         wrong = tracker("stats", "--tz", "Nowhere/City", database_url=url)
         assert wrong.returncode == 1 and "tz: unknown time zone" in wrong.stderr
+
+
+class TestIds:
+    async def test_an_id_no_row_can_have_is_422_not_a_crash(self, api: httpx.AsyncClient) -> None:
+        """schemathesis found this one: SQLite cannot even bind an integer past 2**63."""
+        for spend_id in ("99999999999999999999", "0", "-1"):
+            assert (await api.delete(f"/api/spend/{spend_id}")).status_code == 422
+        assert (await api.delete("/api/spend/9223372036854775807")).status_code == 404

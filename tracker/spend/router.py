@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from tracker.auth import API_RESPONSES, AdminKeyDep, ApiKeyDep
 from tracker.db.session import SessionDep
@@ -44,6 +45,8 @@ async def list_spend(
 
 
 @router.delete("/{spend_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_spend(spend_id: int, session: SessionDep, _key: AdminKeyDep) -> None:
+async def delete_spend(
+    spend_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, _key: AdminKeyDep
+) -> None:
     """Forget a recorded figure."""
     await service.delete(session, spend_id)
