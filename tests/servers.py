@@ -55,7 +55,7 @@ def api_key(env: dict[str, str]) -> str:
     return created.stdout.splitlines()[-1]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -63,7 +63,7 @@ def _free_port() -> int:
 
 @asynccontextmanager
 async def running(env: dict[str, str], tmp_path: Path, *args: str) -> AsyncIterator[Server]:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / f"serve-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

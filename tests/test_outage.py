@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import glob
+import shutil
 import signal
+import subprocess
+import tempfile
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
-from tests import factories, servers
-from tracker.db.engine import dialect_of
+from tests import factories, platforms, servers
+from tracker.db.engine import create_engine, dialect_of
 
 
 def _unreachable(database_url: str) -> str:
@@ -56,3 +63,114 @@ class TestRestartDuringAnOutage:
                 return await servers.count_clicks(clean_database) == 3
 
             await factories.eventually(all_written, seconds=30)
+
+
+def _pg_bin(tool: str) -> str:
+    (found,) = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))[-1:]
+    return found
+
+
+class PrivatePostgres:
+    """A PostgreSQL of the test's own (initdb in a temporary directory, pg_ctl on a free port),
+    to stop and start at will: the machine's shared server is never touched. initdb refuses
+    root, so it runs as the unprivileged `postgres` user."""
+
+    def __init__(self) -> None:
+        # Not under pytest's temporary directory: its parents are closed to other users.
+        self.directory = directory = Path(tempfile.mkdtemp(prefix="tracker-pg-"))
+        self.port = servers.free_port()
+        shutil.chown(directory, "postgres")
+        self._as_postgres(_pg_bin("initdb"), "-D", str(directory / "data"), "-A", "trust",
+                          "-U", "postgres")  # fmt: skip
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *command: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-o", options,
+                          "-l", str(self.directory / "log"), "-w", "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", "fast",
+                          "-w", "stop")  # fmt: skip
+
+
+async def _orders(database_url: str) -> list[str]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(text("SELECT external_id FROM orders"))
+            return [row[0] for row in rows]
+    finally:
+        await engine.dispose()
+
+
+class TestPostgresOutage:
+    async def test_an_outage_with_a_restart_inside_loses_and_doubles_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        """Redirects and webhooks before, during and after a PostgreSQL outage, Tracker restarted
+        in the middle of it: every answered redirect has its click, every 2xx webhook its
+        order, nothing twice."""
+        database = PrivatePostgres()
+        database.start()
+        try:
+            await self._through_an_outage(database, tmp_path)
+        finally:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                database.stop()
+            shutil.rmtree(database.directory, ignore_errors=True)
+
+    async def _through_an_outage(self, database: PrivatePostgres, tmp_path: Path) -> None:
+        env = servers.environment(
+            database.url, tmp_path, webhook_secret=platforms.WEBHOOK_SECRET, log_level="WARNING"
+        )
+        key = servers.api_key(env)
+        answered, accepted = 0, set()
+
+        async def load(server: servers.Server, redirects: int, orders: list[str]) -> None:
+            nonlocal answered
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                for _ in range(redirects // 10):
+                    statuses = await asyncio.gather(*(http.get("/held") for _ in range(10)))
+                    assert {s.status_code for s in statuses} == {302}
+                    answered += len(statuses)
+                for order_id in orders:
+                    body = {"order_id": order_id, "amount": "9.90", "currency": "EUR",
+                            "occurred_at": "2026-11-20T12:00:00Z", "status": "paid"}  # fmt: skip
+                    answer = await platforms.generic(http, body)
+                    assert answer.status_code in (200, 503), answer.text
+                    if answer.status_code == 200:
+                        accepted.add(order_id)
+                    else:
+                        assert answer.headers["retry-after"] == "5"
+
+        async with servers.running(env, tmp_path) as server:
+            async with httpx.AsyncClient(base_url=server.base_url) as http:
+                created = await http.post(
+                    "/api/links",
+                    json={"url": "https://shop.example.com/", "slug": "held"},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert created.status_code == 201
+            await load(server, 100, ["up-1", "up-2"])
+            database.stop()
+            await load(server, 100, ["down-1", "down-2"])
+            assert server.stop() in (0, -signal.SIGTERM)  # inside the outage
+        async with servers.running(env, tmp_path) as server:  # started without its database
+            await load(server, 50, ["down-3"])
+            database.start()
+            await load(server, 50, ["back-1", "back-2"])
+
+            async def caught_up() -> bool:
+                return await servers.count_clicks(database.url) == answered
+
+            await factories.eventually(caught_up, seconds=60)
+        assert answered == 300
+        assert accepted == {"up-1", "up-2", "back-1", "back-2"}
+        assert sorted(await _orders(database.url)) == sorted(accepted)
