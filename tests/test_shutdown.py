@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ import pytest
 from tests import factories, servers
 
 REDIRECTS = 400
+CONCURRENT = 20
 
 
 @asynccontextmanager
@@ -100,3 +102,47 @@ class TestKilled:
                 return count == REDIRECTS and not list((tmp_path / "spool").glob("*.journal"))
 
             await factories.eventually(written, seconds=30)
+
+
+class TestEveryProcessKilled:
+    @pytest.mark.parametrize("write", ["async", "sync"])
+    async def test_a_kill_of_the_whole_group_under_load_loses_and_doubles_nothing(
+        self, clean_database: str, tmp_path: Path, write: str
+    ) -> None:
+        """kill -9 of `tracker serve` and its writer at once, mid-load, then a restart: every
+        answered click is written once (a few more may be: journaled, then killed unanswered)."""
+        env = servers.environment(clean_database, tmp_path, click_write=write, log_level="WARNING")
+        key = servers.api_key(env)
+        answered = 0
+        async with servers.running(env, tmp_path) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                created = await http.post(
+                    "/api/links",
+                    json={"url": "https://shop.example.com/", "slug": "load"},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert created.status_code == 201
+
+                async def click() -> bool:
+                    try:
+                        return (await http.get("/load")).status_code == 302
+                    except httpx.TransportError:
+                        return False  # in flight when the processes died: not answered
+
+                for round_number in range(30):
+                    if round_number == 20:
+                        os.killpg(server.process.pid, signal.SIGKILL)
+                    answered += sum(await asyncio.gather(*(click() for _ in range(CONCURRENT))))
+            server.process.wait()
+        assert 20 * CONCURRENT <= answered < 30 * CONCURRENT
+
+        async with servers.running(env, tmp_path) as restarted:
+
+            async def all_written() -> bool:
+                return await servers.count_clicks(clean_database) >= answered
+
+            await factories.eventually(all_written, seconds=30)
+            assert restarted.stop() in (0, -signal.SIGTERM)
+        written = await servers.count_clicks(clean_database)
+        assert answered <= written <= answered + CONCURRENT
+        assert not list((tmp_path / "spool").glob("*.journal"))
