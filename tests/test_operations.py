@@ -52,6 +52,7 @@ class TestProbes:
                 assert ready.status_code == 503
                 assert ready.json()["database"] == "unreachable"
                 assert (await http.get("/readyz/database")).status_code == 503
+                assert "tracker_database_up 0.0" in (await http.get("/metrics")).text
                 headers = {"Authorization": "Bearer trk_any"}
                 with caplog.at_level("WARNING", logger="tracker.errors"):
                     for path in ("/api/links", "/api/stats"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -123,3 +124,28 @@ class TestRegistry:
         )
         deliveries = await factories.rows(fake_app, Delivery)
         assert sorted(d.error or "" for d in deliveries) == ["", "total: Field required"]
+
+
+def _broken(topic: str, body: bytes, click_id_param: str) -> list[Facts]:
+    raise RuntimeError("a bug in a parser")
+
+
+class TestUnexpectedErrors:
+    async def test_a_bug_while_processing_keeps_the_delivery_failed_and_reprocessable(
+        self, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        broken = dataclasses.replace(FAKE, name="brokenshop", path="/brokenshop", parse=_broken)
+        monkeypatch.setitem(registry.PLATFORMS, broken.name, broken)
+        application = create_app(settings)
+        async with application.lifespan():
+            transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 4242))
+            async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
+                body, headers = _signed({"number": "F-9", "total": "1.00", "currency": "EUR"})
+                answer = await http.post("/webhooks/brokenshop", content=body, headers=headers)
+            assert answer.status_code == 200
+            assert answer.json() == {
+                "status": "failed",
+                "error": "unexpected error (RuntimeError); reprocess it once fixed",
+            }
+            (delivery,) = await factories.rows(application, Delivery)
+            assert delivery.error is not None and delivery.processed_at is not None

@@ -11,6 +11,7 @@ deliveries --failed` lists them.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tracker import metrics
 from tracker.clock import utcnow
 from tracker.config import Settings
+from tracker.db.engine import DATABASE_ERRORS
 from tracker.errors import InvalidBody, NotFound
 from tracker.models import Delivery, Order
 from tracker.orders import attribution, privacy, repository
@@ -33,6 +35,8 @@ from tracker.orders.events import (
 )
 from tracker.orders.platform import Platform
 from tracker.orders.registry import PLATFORMS
+
+log = logging.getLogger(__name__)
 
 # A delivery stored but unread this long was not merely in flight in a concurrent request.
 STUCK = timedelta(minutes=1)
@@ -161,9 +165,16 @@ async def process(session: AsyncSession, delivery_id: int, settings: Settings) -
         async with session.begin_nested():
             await apply(session, delivery, settings)
     except UnprocessableDelivery as exc:
-        await repository.mark_delivery(session, delivery_id, str(exc)[:2000])
-        return str(exc)
-    return None
+        error = str(exc)
+    except DATABASE_ERRORS:
+        raise  # the database is away: 503, the platform retries, the delivery is read then
+    except Exception as exc:  # a bug of ours: the delivery is kept, listed and reprocessable
+        log.exception("delivery %d could not be processed", delivery_id)
+        error = f"unexpected error ({type(exc).__name__}); reprocess it once fixed"
+    else:
+        return None
+    await repository.mark_delivery(session, delivery_id, error[:2000])
+    return error
 
 
 async def reattribute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,6 +15,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from tracker import metrics as tracker_metrics
@@ -22,6 +25,19 @@ from tracker.db.engine import DATABASE_ERRORS
 from tracker.server.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
+
+
+class _DatabaseUp(Collector):
+    """tracker_database_up: 1 if the database answered this scrape within READY_TIMEOUT."""
+
+    def __init__(self, up: bool) -> None:
+        self._up = up
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "tracker_database_up", "Whether the database answered the scrape", value=int(self._up)
+        )
+
 
 READY_TIMEOUT = 1.0
 
@@ -93,5 +109,7 @@ async def metrics(request: Request) -> Response:
     runtime = _runtime(request)
     writer = CollectorRegistry(auto_describe=False)
     writer.register(figures.WriterCollector(runtime.settings.spool_dir, runtime.journal.queued))
-    body = generate_latest(registry) + generate_latest(writer)
+    database = CollectorRegistry(auto_describe=False)
+    database.register(_DatabaseUp(await _database_answers(runtime)))
+    body = generate_latest(registry) + generate_latest(writer) + generate_latest(database)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
