@@ -21,16 +21,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reports as report_bench
-
-from tracker import auth
-from tracker.config import Settings
-from tracker.main import create_app
 
 TARGET_MS = 300.0
 PAGES = {
@@ -46,23 +40,15 @@ PAGES = {
 
 
 async def time_pages(url: str, repeat: int, workdir: Path) -> dict[str, float]:
-    settings = Settings(_env_file=None, database_url=url, spool_dir=workdir / "spool")  # type: ignore[call-arg]
-    app = create_app(settings)
     medians = {}
-    async with app.lifespan():
-        async with app.runtime.sessionmaker() as session, session.begin():
-            _key, raw = await auth.create_key(session, "bench")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://bench", timeout=600
-        ) as http:
-            form = await http.get("/dashboard/sign-in")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-            assert csrf is not None
-            signed = await http.post("/dashboard/sign-in", data={"csrf": csrf.group(1), "key": raw})
-            assert signed.status_code == 303, signed.text
-            for name, path in PAGES.items():
-                medians[name] = await report_bench.median_ms(http, path, repeat)
+    async with report_bench.running_app(url, workdir) as (http, raw):
+        form = await http.get("/dashboard/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        signed = await http.post("/dashboard/sign-in", data={"csrf": csrf.group(1), "key": raw})
+        assert signed.status_code == 303, signed.text
+        for name, path in PAGES.items():
+            medians[name] = await report_bench.median_ms(http, path, repeat)
     return medians
 
 

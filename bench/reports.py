@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -346,11 +348,24 @@ async def rebuild_rollup(url: str) -> float:
     return time.perf_counter() - started
 
 
-async def time_reports(url: str, repeat: int, workdir: Path) -> dict[str, float]:
+@asynccontextmanager
+async def running_app(url: str, workdir: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """The real app on ``url``, started, with a client over ASGI and a fresh API key."""
     from tracker import auth
 
     settings = Settings(_env_file=None, database_url=url, spool_dir=workdir / "spool")  # type: ignore[call-arg]
     app = create_app(settings)
+    async with app.lifespan():
+        async with app.runtime.sessionmaker() as session, session.begin():
+            _key, raw = await auth.create_key(session, "bench")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", timeout=600
+        ) as http:
+            yield http, raw
+
+
+async def time_reports(url: str, repeat: int, workdir: Path) -> dict[str, float]:
     today = datetime.now(UTC).date()
     questions = {
         "utm_source, 30 days": "/api/stats?group_by=utm_source",
@@ -358,18 +373,10 @@ async def time_reports(url: str, repeat: int, workdir: Path) -> dict[str, float]
         "one link's stats": "/api/links/l00002/stats",
     }
     medians = {}
-    async with app.lifespan():
-        async with app.runtime.sessionmaker() as session, session.begin():
-            _key, raw = await auth.create_key(session, "bench")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://bench",
-            headers={"Authorization": f"Bearer {raw}"},
-            timeout=600,
-        ) as http:
-            for name, path in questions.items():
-                medians[name] = await median_ms(http, path, repeat)
+    async with running_app(url, workdir) as (http, raw):
+        http.headers["Authorization"] = f"Bearer {raw}"
+        for name, path in questions.items():
+            medians[name] = await median_ms(http, path, repeat)
     return medians
 
 

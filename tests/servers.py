@@ -89,6 +89,16 @@ async def running(env: dict[str, str], tmp_path: Path, *args: str) -> AsyncItera
             process.wait()
 
 
+async def mint(
+    http: httpx.AsyncClient, key: str, slug: str, url: str = "https://shop.example.com/"
+) -> None:
+    """A link on a running server, through its API."""
+    created = await http.post(
+        "/api/links", json={"url": url, "slug": slug}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert created.status_code == 201, created.text
+
+
 async def count_clicks(database_url: str) -> int:
     engine = create_engine(database_url)
     try:
