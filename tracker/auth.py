@@ -22,7 +22,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tracker import addresses
 from tracker.clock import utcnow
+from tracker.config import Settings
 from tracker.db.session import SessionDep
 from tracker.errors import Forbidden, NotFound, Problem, TooManyAttempts, Unauthorized
 from tracker.models import ApiKey
@@ -33,7 +35,8 @@ SCOPES: tuple[Scope, ...] = ("admin", "read")
 
 
 class WrongKeyLimiter:
-    """Per client address, a burst of wrong keys, then one every `refill` seconds.
+    """Per client address (behind TRACKER_TRUSTED_PROXIES, the one they name), a burst of wrong
+    keys, then one every `refill` seconds.
 
     A token bucket in this process's memory: several processes each allow
     their own burst, which still slows a guesser by orders of magnitude.
@@ -108,7 +111,13 @@ async def require_api_key(
     key = await find_live_key(session, credentials.credentials)
     if key is None:
         limiter: WrongKeyLimiter = request.app.state.wrong_keys
-        wait = limiter.wrong_key(request.client.host if request.client else "")
+        settings: Settings = request.app.state.settings
+        client = addresses.client_address(
+            request.client.host if request.client else None,
+            request.headers.get("x-forwarded-for"),
+            settings.trusted_proxies,
+        )
+        wait = limiter.wrong_key(client)
         if wait:
             raise TooManyAttempts("too many wrong API keys; wait", math.ceil(wait))
         raise Unauthorized("invalid or revoked API key")

@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 
+from tracker import addresses
 from tracker.clicks import visitor
 
 HUMANS = [
@@ -142,10 +143,10 @@ class TestClientAddress:
         ],
     )
     def test_trusted_proxies(self, peer: str, forwarded: str | None, expected: str) -> None:
-        assert visitor.client_address(peer, forwarded, TRUSTED) == expected
+        assert addresses.client_address(peer, forwarded, TRUSTED) == expected
 
     def test_without_trusted_proxies_the_peer_is_the_client(self) -> None:
-        assert visitor.client_address("10.0.0.1", "203.0.113.9", []) == "10.0.0.1"
+        assert addresses.client_address("10.0.0.1", "203.0.113.9", []) == "10.0.0.1"
 
 
 class TestSmallReaders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from typing import Any
 
 import httpx
@@ -486,3 +487,22 @@ class TestKeys:
             assert (await guesser.get("/api/links", headers=wrong)).status_code == 429
         # Another address has a burst of its own.
         assert (await api.get("/api/links", headers=wrong)).status_code == 401
+
+
+class TestKeysBehindAProxy:
+    async def test_wrong_keys_are_counted_per_client_the_trusted_proxy_names(
+        self, settings: Settings
+    ) -> None:
+        proxied = settings.model_copy(update={"trusted_proxies": [ip_network("10.0.0.0/8")]})
+        app = create_app(proxied)
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app, client=("10.0.0.5", 5000))  # the proxy
+            async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
+                for client, expected in (("198.51.100.1", [401] * 10 + [429]),
+                                         ("198.51.100.2", [401])):  # fmt: skip
+                    headers = {"Authorization": "Bearer trk_guess", "X-Forwarded-For": client}
+                    statuses = [
+                        (await http.get("/api/links", headers=headers)).status_code
+                        for _ in expected
+                    ]
+                    assert statuses == expected, client

@@ -1,23 +1,19 @@
 """Who clicked, as far as a privacy-respecting service may know.
 
-Pure functions: the client address behind trusted proxies, the salted visitor
-hash (the address itself is never kept), and the user-agent reading (device,
-browser, OS, bot) that the click writer does off the request path.
+Pure functions: the salted visitor hash (the address itself is never kept;
+addresses.py finds it behind trusted proxies), and the user-agent reading
+(device, browser, OS, bot) that the click writer does off the request path.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from crawlerdetect import CrawlerDetect
 from ua_parser import parse as parse_user_agent
-
-from tracker.config import IPNetwork
 
 MAX_USER_AGENT = 512
 MAX_REFERRER = 1024
@@ -87,43 +83,6 @@ def referrer_host(referrer: str | None) -> str | None:
     except ValueError:
         return None
     return host[:255] if host else None
-
-
-def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
-
-
-def in_networks(address: str, networks: Sequence[IPNetwork]) -> bool:
-    parsed = _parse_ip(address)
-    return parsed is not None and any(parsed in network for network in networks)
-
-
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
-) -> str:
-    """The socket peer, or the X-Forwarded-For entry added by the nearest untrusted hop.
-
-    The header is read right to left: entries appended by trusted proxies are
-    skipped, and the first one a trusted proxy received from outside wins.
-    Anything the client wrote itself (further left) is never believed.
-    """
-    address = peer or ""
-    if not trusted or not forwarded_for or not in_networks(address, trusted):
-        return address
-    for entry in reversed(forwarded_for.split(",")):
-        candidate = entry.strip()
-        if _parse_ip(candidate) is None:
-            return address  # a malformed hop: stop believing the chain
-        address = candidate
-        if not in_networks(candidate, trusted):
-            break
-    return address
 
 
 def visitor_hash(salt: bytes, address: str, user_agent: str) -> str:

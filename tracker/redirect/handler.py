@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import Scope, Send
 
+from tracker import addresses
 from tracker.clicks import visitor
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
@@ -191,10 +192,10 @@ class RedirectHandler:
         """The click to journal; None from an ignored network."""
         headers = _headers(scope, self._country_header)
         peer = scope.get("client")
-        address = visitor.client_address(
+        address = addresses.client_address(
             peer[0] if peer else None, headers.get(b"x-forwarded-for"), self._trusted
         )
-        if self._ignored and visitor.in_networks(address, self._ignored):
+        if self._ignored and addresses.in_networks(address, self._ignored):
             return None
         user_agent = headers.get(b"user-agent", "")
         is_bot = None
