@@ -12,7 +12,10 @@ import time_machine
 
 from tests import factories
 from tracker import auth
+from tracker.config import Settings
 from tracker.dashboard.router import SECURITY_HEADERS
+from tracker.db.engine import dialect_of
+from tracker.main import create_app
 from tracker.models import Link, Spend
 from tracker.server.dispatch import TrackerApp
 
@@ -271,8 +274,31 @@ class TestReadKeys:
         assert (await _sign_in(browser, raw)).status_code == 303
         for path in ("/dashboard", "/dashboard/links", "/dashboard/links/theirs"):
             assert (await browser.get(path)).status_code == 200, path
+        assert 'href="/dashboard/mint"' not in (await browser.get("/dashboard")).text
         assert (await browser.get("/dashboard/mint")).status_code == 403
         csrf = _csrf(await browser.get("/dashboard/links/theirs"))
         deleted = await browser.post("/dashboard/links/theirs/delete", data={"csrf": csrf})
         assert deleted.status_code == 403 and "may only read" in deleted.text
         assert (await browser.get("/theirs")).status_code == 302
+
+
+class TestOutage:
+    async def test_a_page_in_an_outage_is_a_page_with_retry_after(self, settings: Settings) -> None:
+        away = settings.model_copy(update={"database_url": _unreachable(settings)})
+        app = create_app(away)
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
+                page = await http.get("/dashboard")
+        assert (page.status_code, page.headers["retry-after"]) == (503, "5")
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Back in a moment" in page.text
+        assert (
+            page.headers["content-security-policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+        )
+
+
+def _unreachable(settings: Settings) -> str:
+    if dialect_of(settings.database_url) == "sqlite":
+        return "sqlite+aiosqlite:////nonexistent-directory/tracker.db"
+    return "postgresql+asyncpg://postgres@127.0.0.1:9/tracker"

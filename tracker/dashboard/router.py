@@ -7,6 +7,7 @@ carries the visit's CSRF token; every page but the sign-in needs a live key.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from datetime import date
 from decimal import Decimal
@@ -31,9 +32,9 @@ from tracker.dashboard import charts, periods
 from tracker.dashboard import session as visits
 from tracker.dashboard.periods import PRESETS, Period, Preset
 from tracker.dashboard.views import link_figures, main_currency, money_text, overview
-from tracker.db.engine import dialect_of
+from tracker.db.engine import DATABASE_ERRORS, dialect_of
 from tracker.db.session import SessionDep
-from tracker.errors import Forbidden, NotFound, TrackerError
+from tracker.errors import RETRY_AFTER_SECONDS, Forbidden, NotFound, TrackerError
 from tracker.links import qr
 from tracker.links import repository as links_repository
 from tracker.links import service as links_service
@@ -49,6 +50,7 @@ from tracker.spend import service as spend_service
 from tracker.spend.schemas import SpendCreate
 
 _HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -99,6 +101,10 @@ class _Page(APIRoute):
                 response = _error(request, 404, exc.message)
             except TrackerError as exc:
                 response = _error(request, exc.status_code, exc.message)
+            except DATABASE_ERRORS as exc:
+                log.warning("database unavailable: %s answered 503 (%s)", request.url.path, exc)
+                response = _error(request, 503, "The database is unavailable; try again shortly.")
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             response.headers.update(SECURITY_HEADERS)
             state = getattr(request.state, "dashboard", None)
             if state is not None:
