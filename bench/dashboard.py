@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -80,13 +79,7 @@ def main() -> None:
             asyncio.run(report_bench.rebuild_rollup(target.url))
         results = {t.kind: asyncio.run(time_pages(t.url, args.repeat, workdir)) for t in targets}
     finally:
-        for target in targets:
-            if args.keep:
-                print(f"  kept: {target.url}", flush=True)
-            else:
-                target.drop()
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        report_bench.release(targets, workdir, keep=args.keep)
     _print(results)
 
 

@@ -393,6 +393,17 @@ async def median_ms(http: httpx.AsyncClient, path: str, repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
+def release(targets: list[Target], workdir: Path, *, keep: bool) -> None:
+    """Drop the databases a bench loaded and its working directory, or print them to reuse."""
+    for target in targets:
+        if keep:
+            print(f"  kept: {target.url}", flush=True)
+        else:
+            target.drop()
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000")
@@ -434,13 +445,7 @@ def main() -> None:
                 figures = "  ".join(f"{ms:7.1f}" for ms in medians.values())
                 print(f"  round {turn + 1}: {kind:<10} {size:>12,}  {figures} ms", flush=True)
     finally:
-        for target in loaded.values():
-            if args.keep:
-                print(f"  kept: {target.url}", flush=True)
-            else:
-                target.drop()
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        release(list(loaded.values()), workdir, keep=args.keep)
     results = {
         key: {name: statistics.median(turn[name] for turn in turns) for name in turns[0]}
         for key, turns in rounds.items()

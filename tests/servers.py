@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from tracker.db.engine import create_engine, create_sessionmaker
+from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
 from tracker.models import Click
 
 
@@ -53,6 +53,13 @@ def api_key(env: dict[str, str]) -> str:
         capture_output=True, text=True, env=env, timeout=60, check=True,
     )  # fmt: skip
     return created.stdout.splitlines()[-1]
+
+
+def unreachable(database_url: str) -> str:
+    """A URL of the same kind as ``database_url`` where no database answers."""
+    if dialect_of(database_url) == "sqlite":
+        return "sqlite+aiosqlite:////nonexistent-directory/tracker.db"
+    return "postgresql+asyncpg://postgres@127.0.0.1:9/tracker"
 
 
 def free_port() -> int:

@@ -17,7 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import factories, platforms, servers
 from tracker import logs
 from tracker.config import Settings
-from tracker.db.engine import dialect_of
 from tracker.main import create_app
 from tracker.models import Click
 from tracker.server.dispatch import TrackerApp
@@ -43,7 +42,9 @@ class TestProbes:
     async def test_a_process_without_database_or_links_is_unready_and_says_why(
         self, settings: Settings, caplog: pytest.LogCaptureFixture
     ) -> None:
-        away = create_app(settings.model_copy(update={"database_url": _unreachable(settings)}))
+        away = create_app(
+            settings.model_copy(update={"database_url": servers.unreachable(settings.database_url)})
+        )
         async with away.lifespan():
             transport = httpx.ASGITransport(app=away)
             async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as http:
@@ -89,12 +90,6 @@ class TestProbes:
                 assert ready.status_code == 200
                 assert ready.json()["click_writer"] == "not running"
                 assert (await http.get("/readyz/database")).json() == {"database": "ok"}
-
-
-def _unreachable(settings: Settings) -> str:
-    if dialect_of(settings.database_url) == "sqlite":
-        return "sqlite+aiosqlite:////nonexistent-dir/x.db"
-    return "postgresql+asyncpg://postgres@127.0.0.1:9/x"
 
 
 def _refusing() -> None:

@@ -16,13 +16,7 @@ import httpx
 from sqlalchemy import text
 
 from tests import factories, platforms, servers
-from tracker.db.engine import create_engine, dialect_of
-
-
-def _unreachable(database_url: str) -> str:
-    if dialect_of(database_url) == "sqlite":
-        return "sqlite+aiosqlite:////nonexistent-directory/tracker.db"
-    return "postgresql+asyncpg://postgres@127.0.0.1:9/tracker"
+from tracker.db.engine import create_engine
 
 
 class TestRestartDuringAnOutage:
@@ -38,7 +32,7 @@ class TestRestartDuringAnOutage:
             assert server.stop() in (0, -signal.SIGTERM)
         assert (tmp_path / "spool" / "links.snapshot").exists()
 
-        away = {**env, "TRACKER_DATABASE_URL": _unreachable(clean_database)}
+        away = {**env, "TRACKER_DATABASE_URL": servers.unreachable(clean_database)}
         async with servers.running(away, tmp_path) as server:
             async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
                 for _ in range(2):

@@ -15,25 +15,18 @@ import httpx
 import pytest
 from starlette.types import Message
 
-from tests import factories
+from tests import factories, servers
 from tracker.clicks import journal
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
 from tracker.clicks.writer import SET_ASIDE
 from tracker.clock import utcnow
 from tracker.config import Settings
-from tracker.db.engine import DATABASE_ERRORS, dialect_of
+from tracker.db.engine import DATABASE_ERRORS
 from tracker.main import create_app
 from tracker.models import Click, Link
 from tracker.server.dispatch import TrackerApp
 from tracker.server.writer_host import WriterThread, click_writer
-
-
-def _unreachable(settings: Settings) -> str:
-    """A URL of the same kind as the test database, where no database answers."""
-    if dialect_of(settings.database_url) == "sqlite":
-        return "sqlite+aiosqlite:////nonexistent-directory/tracker.db"
-    return "postgresql+asyncpg://postgres@127.0.0.1:9/nothing"
 
 
 def _clicks(link_id: int, count: int) -> list[ClickRecord]:
@@ -223,7 +216,9 @@ class TestOutage:
     ) -> None:
         link_id = await _link_id(app, api)
         await app.runtime.click_writer.stop()  # type: ignore[union-attr]
-        unreachable = settings.model_copy(update={"database_url": _unreachable(settings)})
+        unreachable = settings.model_copy(
+            update={"database_url": servers.unreachable(settings.database_url)}
+        )
         away = WriterThread(click_writer(unreachable))
         away.start()
         sent = _clicks(link_id, 12)

@@ -10,11 +10,10 @@ import httpx
 import pytest
 import time_machine
 
-from tests import factories
+from tests import factories, servers
 from tracker import auth
 from tracker.config import Settings
 from tracker.dashboard.router import SECURITY_HEADERS
-from tracker.db.engine import dialect_of
 from tracker.main import create_app
 from tracker.models import Link, Spend
 from tracker.server.dispatch import TrackerApp
@@ -284,7 +283,9 @@ class TestReadKeys:
 
 class TestOutage:
     async def test_a_page_in_an_outage_is_a_page_with_retry_after(self, settings: Settings) -> None:
-        away = settings.model_copy(update={"database_url": _unreachable(settings)})
+        away = settings.model_copy(
+            update={"database_url": servers.unreachable(settings.database_url)}
+        )
         app = create_app(away)
         async with app.lifespan():
             transport = httpx.ASGITransport(app=app)
@@ -296,9 +297,3 @@ class TestOutage:
         assert (
             page.headers["content-security-policy"] == SECURITY_HEADERS["Content-Security-Policy"]
         )
-
-
-def _unreachable(settings: Settings) -> str:
-    if dialect_of(settings.database_url) == "sqlite":
-        return "sqlite+aiosqlite:////nonexistent-directory/tracker.db"
-    return "postgresql+asyncpg://postgres@127.0.0.1:9/tracker"

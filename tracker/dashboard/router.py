@@ -32,7 +32,8 @@ from tracker.dashboard import charts, periods
 from tracker.dashboard import session as visits
 from tracker.dashboard.periods import PRESETS, Period, Preset
 from tracker.dashboard.views import link_figures, main_currency, money_text, overview
-from tracker.db.engine import DATABASE_ERRORS, dialect_of
+from tracker.dashboard.views import scope as report_scope
+from tracker.db.engine import DATABASE_ERRORS
 from tracker.db.session import SessionDep
 from tracker.errors import RETRY_AFTER_SECONDS, Forbidden, NotFound, TrackerError
 from tracker.links import qr
@@ -306,18 +307,10 @@ async def links_page(
 ) -> HTMLResponse:
     filters = LinkFilter(source or None, medium or None, campaign or None, tag or None, q or None)
     slugs = await links_repository.matching_slugs(session, filters)  # newest first
-    scope = reports_service.scope_for(
-        settings,
-        dialect=dialect_of(session),
-        start=shown.period.first.isoformat(),
-        end=shown.period.last.isoformat(),
-        tz=shown.tz,
-        group_by="link",
-        utm_source=filters.utm_source,
-        utm_medium=filters.utm_medium,
-        utm_campaign=filters.utm_campaign,
-        tag=filters.tag,
-    )
+    scope = report_scope(
+        session, settings, shown.period, shown.tz, "link", utm_source=filters.utm_source,
+        utm_medium=filters.utm_medium, utm_campaign=filters.utm_campaign, tag=filters.tag,
+    )  # fmt: skip
     report = await reports_service.report(session, scope)
     by_slug = {row.key: row for row in report.rows if row.key is not None}
     currency = main_currency(report.totals.net_revenue)

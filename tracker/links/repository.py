@@ -120,9 +120,9 @@ async def values_in_use(session: AsyncSession, limit: int = 200) -> dict[str, li
 
 
 async def titles(session: AsyncSession, slugs: Iterable[str]) -> dict[str, str]:
-    """The titles of the links among ``slugs`` that have one: what a page shows for a slug."""
+    """What a page shows for each of ``slugs``: its link's title, or the slug without one."""
     wanted = list(slugs)
     if not wanted:
         return {}
-    query = select(Link.slug, Link.title).where(Link.slug.in_(wanted), Link.title.is_not(None))
+    query = select(Link.slug, Link.title).where(Link.slug.in_(wanted))
     return {slug: title or slug for slug, title in await session.execute(query)}
