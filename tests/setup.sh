@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything the tests need: the package with its test extras, Debian's chromium for the
-# browser tests, and axe-core (from the npm registry) for their accessibility checks.
+# browser tests, axe-core for their accessibility checks and real browsers' user agents for
+# the bot tests (both from the npm registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +16,4 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
 
-npm install --prefix tests/dashboard --no-package-lock --no-audit --no-fund --silent
+npm install --prefix tests --no-package-lock --no-audit --no-fund --silent

@@ -15,7 +15,7 @@ from tracker.main import create_app
 
 
 def tracker(
-    *args: str, database_url: str, env: dict[str, str] | None = None
+    *args: str, database_url: str, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("TRACKER_")
@@ -23,6 +23,7 @@ def tracker(
     environment.update({"TRACKER_DATABASE_URL": database_url, **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "tracker", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         env=environment,

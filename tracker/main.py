@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from tracker import logs
 from tracker.auth import WrongKeyLimiter
 from tracker.clicks import visitor
+from tracker.clicks.router import router as clicks_router
 from tracker.config import Settings, get_settings
 from tracker.dashboard.router import router as dashboard_router
 from tracker.errors import install_error_handlers
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     api.include_router(webhooks_router(PLATFORMS.values()))
     api.include_router(spend_router)
     api.include_router(reports_router)
+    api.include_router(clicks_router)
     api.include_router(dashboard_router)
     return TrackerApp(api, runtime)
 

@@ -164,5 +164,5 @@ class TestLocalDay:
 
         before = datetime(2026, 11, 21, 18, 14, tzinfo=UTC)  # 23:59 there
         after = datetime(2026, 11, 21, 18, 15, tzinfo=UTC)  # midnight there
-        assert rollup._local_day(minute(before), kathmandu) == date(2026, 11, 21)
-        assert rollup._local_day(minute(after), kathmandu) == date(2026, 11, 22)
+        assert rollup.local_day(minute(before), kathmandu) == date(2026, 11, 21)
+        assert rollup.local_day(minute(after), kathmandu) == date(2026, 11, 22)

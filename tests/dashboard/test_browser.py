@@ -23,7 +23,7 @@ from tests import factories, platforms, servers
 from tests.test_cli import tracker
 
 CHROMIUM = "/usr/bin/chromium"
-AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker import auth, logs
 from tracker import demo as tracker_demo
+from tracker.cli import bots as bots_cli
 from tracker.cli import links as links_cli
 from tracker.cli.common import settings_or_exit, with_session
 from tracker.clicks import rollup
@@ -54,6 +55,8 @@ spend_app = typer.Typer(help="What links and campaigns cost.", no_args_is_help=T
 app.add_typer(keys_app, name="keys")
 app.add_typer(spend_app, name="spend")
 app.add_typer(links_cli.app, name="links")
+app.add_typer(bots_cli.app, name="bots")
+app.command("ua")(bots_cli.ua)
 
 _SECRET_WORDS = ("secret", "password", "token", "key")
 MIGRATE_RETRY_SECONDS = 5.0

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.config import Settings, get_settings
 from tracker.db import migrate
@@ -31,14 +31,23 @@ def settings_or_exit() -> Settings:
 
 def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Migrate to head (so every command works on a fresh install), then run ``work``."""
+
+    async def in_one_transaction(sessions: async_sessionmaker[AsyncSession]) -> T:
+        async with sessions() as session, session.begin():
+            return await work(session)
+
+    return with_sessions(in_one_transaction)
+
+
+def with_sessions(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """Like `with_session`, for work that commits as it goes (in batches, say)."""
     settings = settings_or_exit()
     migrate.upgrade(settings.database_url)
 
     async def run() -> T:
         engine = create_engine(settings.database_url)
         try:
-            async with create_sessionmaker(engine)() as session, session.begin():
-                return await work(session)
+            return await work(create_sessionmaker(engine))
         finally:
             await engine.dispose()
 

@@ -34,7 +34,7 @@ async def add(
     bots: Counter[tuple[int, date]] = Counter()
     visitors: set[tuple[int, date, str]] = set()
     for link_id, micros, is_bot, visitor_hash in clicks:
-        key = (link_id, _local_day(micros // 60_000_000, zone))
+        key = (link_id, local_day(micros // 60_000_000, zone))
         if is_bot:
             bots[key] += 1
         else:
@@ -50,7 +50,7 @@ async def add(
 
 
 @lru_cache(maxsize=4096)
-def _local_day(minute: int, zone: ZoneInfo) -> date:
+def local_day(minute: int, zone: ZoneInfo) -> date:
     """The day a Unix minute falls on in ``zone`` (offsets are whole minutes, so is the cut)."""
     return from_unix_micros(minute * 60_000_000).astimezone(zone).date()
 

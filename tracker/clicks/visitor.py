@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from crawlerdetect import CrawlerDetect
 from ua_parser import parse as parse_user_agent
+
+from tracker.clicks import bots
 
 MAX_USER_AGENT = 512
 MAX_REFERRER = 1024
 
-_crawlers = CrawlerDetect()
 _TABLET_HINTS = ("ipad", "tablet", "kindle", "silk/", "playbook", "nexus 7", "nexus 10")
 
 
@@ -28,6 +28,7 @@ class UserAgentInfo:
     device_type: str  # desktop, mobile, tablet, bot, other
     browser: str | None
     os: str | None
+    rule: str | None = None  # what made it a bot: `tracker ua` shows it
 
 
 def _family(value: str | None) -> str | None:
@@ -41,25 +42,21 @@ def load_parsers() -> None:
     freezes its start-up heap out of the garbage collector, full collections
     never walk them (they did, for 75-100 ms, when the first click built them).
     """
-    sample = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-    parse_user_agent(sample)
-    _crawlers.isCrawler(sample)
+    parse_user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36")
+    bots.load()
 
 
 @lru_cache(maxsize=20_000)
 def read_user_agent(user_agent: str) -> UserAgentInfo:
     """Device, browser, OS and the bot flag; cached because a viral post repeats a few UAs."""
+    verdict = bots.judge(user_agent)
     if not user_agent.strip():
-        # Every browser sends a User-Agent; a bare request is a script.
-        return UserAgentInfo(True, "bot", None, None)
+        return UserAgentInfo(True, "bot", None, None, verdict.rule)
     parsed = parse_user_agent(user_agent)
     browser = _family(parsed.user_agent.family if parsed.user_agent else None)
     os_name = _family(parsed.os.family if parsed.os else None)
-    is_bot = _crawlers.isCrawler(user_agent) or (
-        parsed.device is not None and parsed.device.family == "Spider"
-    )
     lowered = user_agent.lower()
-    if is_bot:
+    if verdict.is_bot:
         device = "bot"
     elif any(hint in lowered for hint in _TABLET_HINTS) or (
         "android" in lowered and "mobile" not in lowered
@@ -71,7 +68,7 @@ def read_user_agent(user_agent: str) -> UserAgentInfo:
         device = "desktop"
     else:
         device = "other"
-    return UserAgentInfo(is_bot, device, browser, os_name)
+    return UserAgentInfo(verdict.is_bot, device, browser, os_name, verdict.rule)
 
 
 @lru_cache(maxsize=4096)
