@@ -137,7 +137,9 @@ async def app(settings: Settings) -> AsyncIterator[TrackerApp]:
 async def client(app: TrackerApp) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the ASGI app, as an anonymous visitor from CLIENT_IP."""
     transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51515))
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url=BASE_URL, headers=factories.BROWSER_HEADERS
+    ) as http:
         yield http
 
 

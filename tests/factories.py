@@ -25,6 +25,8 @@ IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
+# What every browser sends and a person's clicks in the tests must carry (bots.NO_LANGUAGE).
+BROWSER_HEADERS = {"Accept-Language": "en-GB,en;q=0.9"}
 DESKTOP_CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
@@ -42,11 +44,12 @@ def click_record(
     country: str | None = None,
     query: Query | None = None,
     is_bot: bool | None = None,
+    bot_signal: str | None = None,
 ) -> ClickRecord:
     """A click as a redirect journals it, at ``at``."""
     return ClickRecord(
         click_id, link_id, unix_micros(at), user_agent, referrer, visitor_hash, country, query,
-        is_bot,
+        is_bot, bot_signal,
     )  # fmt: skip
 
 
@@ -63,7 +66,7 @@ async def api_client(
     """An HTTP client on ``app`` that carries a fresh API key."""
     key = await create_api_key(app)
     transport = httpx.ASGITransport(app=app, client=peer)
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = {"Authorization": f"Bearer {key}", **BROWSER_HEADERS}
     async with httpx.AsyncClient(
         transport=transport, base_url="https://go.test", headers=headers
     ) as http:
@@ -81,7 +84,7 @@ async def create_link(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
 async def click(client: httpx.AsyncClient, slug: str, app: TrackerApp | None = None) -> str:
     """Follow a short link as a person would; the click id the shop receives. With ``app``,
     wait until the click is written."""
-    response = await client.get(f"/{slug}", headers={"User-Agent": IPHONE})
+    response = await client.get(f"/{slug}", headers={"User-Agent": IPHONE, **BROWSER_HEADERS})
     assert response.status_code in (301, 302, 307, 308), response.text
     (click_id,) = parse_qs(urlsplit(response.headers["location"]).query)["tclid"]
     if app is not None:

@@ -112,6 +112,8 @@ class Click(Base):
     visitor_hash: Mapped[str] = mapped_column(String(32))
     country: Mapped[str | None] = mapped_column(String(2))
     query: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A request-header sign of a program (bots.NO_LANGUAGE), kept so that a reclassify keeps it.
+    bot_signal: Mapped[str | None] = mapped_column(String(64))
 
 
 class VisitorSalt(Base):

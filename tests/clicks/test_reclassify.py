@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests import factories
 from tests.clicks.test_rollup import _both, _scope
 from tests.test_cli import tracker
-from tracker.clicks import reclassify
+from tracker.clicks import bots, reclassify
 from tracker.models import ClickDay, Link, VisitorDay
 from tracker.server.dispatch import TrackerApp
 
@@ -39,12 +39,14 @@ async def _stale_history(app: TrackerApp, api: httpx.AsyncClient) -> int:
         ("2026-11-19T23:30:00+00:00", CRONET, True, "e"),
         ("2026-11-20T10:00:00+00:00", CRONET, True, "f"),
         ("2026-11-20T10:05:00+00:00", CARDYB, False, "f"),  # the same visitor hash as a human
+        ("2026-11-20T11:00:00+00:00", factories.IPHONE, True, "g"),  # no Accept-Language
     ]
     for n, (moment, agent, is_bot, visitor) in enumerate(moments):
         app.runtime.journal.append(
             factories.click_record(
                 f"c{n}", stored.id, datetime.fromisoformat(moment), user_agent=agent,
                 visitor_hash=visitor.rjust(32, "0"), is_bot=is_bot,
+                bot_signal=bots.NO_LANGUAGE if visitor == "g" else None,
             )
         )  # fmt: skip
     await factories.flush_clicks(app)
@@ -65,16 +67,16 @@ async def test_reclassify_judges_history_again_and_the_rollup_follows(
     assert await _rollup(app) == {
         date(2026, 11, 18): (3, 0, 3),
         date(2026, 11, 19): (0, 2, 0),
-        date(2026, 11, 20): (1, 1, 1),
+        date(2026, 11, 20): (1, 2, 1),
     }
 
     outcome = await reclassify.reclassify(app.runtime.sessionmaker, UTC_ZONE, TODAY, batch=2)
 
-    assert (outcome.judged, outcome.now_bots, outcome.now_people) == (7, 3, 3)
+    assert (outcome.judged, outcome.now_bots, outcome.now_people) == (8, 3, 3)
     assert await _rollup(app) == {
         date(2026, 11, 18): (1, 2, 1),
         date(2026, 11, 19): (2, 0, 2),
-        date(2026, 11, 20): (1, 1, 1),
+        date(2026, 11, 20): (1, 2, 1),
     }
     scope = _scope(
         app, datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), "UTC", "day"
@@ -84,6 +86,8 @@ async def test_reclassify_judges_history_again_and_the_rollup_follows(
     clicks = {click.id: click for click in await factories.clicks(app)}
     assert clicks["c0"].is_bot and clicks["c0"].device_type == "bot"
     assert not clicks["c3"].is_bot and clicks["c3"].device_type == "mobile"
+    # A person's user agent, but the headers of a program: reclassify keeps it a bot.
+    assert clicks["c7"].is_bot and clicks["c7"].bot_signal == bots.NO_LANGUAGE
     # Yesterday's and today's visitors (the days the writer still counts) follow too: "f" is
     # still a person today through their other click, "d" and "e" are people now.
     async with app.runtime.sessionmaker() as session:
@@ -92,7 +96,7 @@ async def test_reclassify_judges_history_again_and_the_rollup_follows(
     assert {h.lstrip("0") for h in seen} == {"d", "e", "f"}
 
     again = await reclassify.reclassify(app.runtime.sessionmaker, UTC_ZONE, TODAY)
-    assert (again.judged, again.now_bots, again.now_people) == (7, 0, 0)
+    assert (again.judged, again.now_bots, again.now_people) == (8, 0, 0)
 
 
 async def test_reclassify_since_leaves_older_clicks_alone(
@@ -101,7 +105,7 @@ async def test_reclassify_since_leaves_older_clicks_alone(
     await _stale_history(app, api)
     since = datetime(2026, 11, 19, tzinfo=UTC)
     outcome = await reclassify.reclassify(app.runtime.sessionmaker, UTC_ZONE, TODAY, since=since)
-    assert (outcome.judged, outcome.now_bots, outcome.now_people) == (4, 1, 3)
+    assert (outcome.judged, outcome.now_bots, outcome.now_people) == (5, 1, 3)
     assert (await _rollup(app))[date(2026, 11, 18)] == (3, 0, 3)
 
 

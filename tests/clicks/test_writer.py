@@ -200,14 +200,27 @@ class TestJournal:
         """A newer Tracker's file, left behind by a downgrade: its layout is not guessed."""
         link_id = await _link_id(app, api)
         (click,) = _clicks(link_id, 1)
-        payload = marshal.dumps([(*click, "a field of version 2")])
+        payload = marshal.dumps([(*click, "a field of version 3")])
         frame = struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
         newer = settings.spool_dir / journal.sealed_name(1, 1)
-        newer.write_bytes(b"tracker-clicks/2\n" + frame)
-        with pytest.raises(journal.NotAJournal, match="version 2"):
+        newer.write_bytes(b"tracker-clicks/3\n" + frame)
+        with pytest.raises(journal.NotAJournal, match="version 3"):
             journal.read_records(newer)
         assert await factories.clicks(app) == []
         assert newer.with_name(newer.name + SET_ASIDE).exists()
+
+    async def test_a_version_1_journal_left_by_the_last_release_is_written(
+        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        """Version 1 had no bot_signal: its clicks are read with none and written."""
+        link_id = await _link_id(app, api)
+        (click,) = _clicks(link_id, 1)
+        payload = marshal.dumps([tuple(click)[:-1]])
+        frame = struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+        older = settings.spool_dir / journal.sealed_name(1, 1)
+        older.write_bytes(b"tracker-clicks/1\n" + frame)
+        assert journal.read_records(older) == [click._replace(bot_signal=None)]
+        assert [stored.id for stored in await factories.clicks(app)] == [click.id]
 
 
 class TestOutage:

@@ -12,6 +12,7 @@ import pytest
 
 from tests import factories
 from tests.conftest import CLIENT_IP
+from tracker.clicks import bots
 from tracker.clicks.salts import NANOSECONDS_A_DAY, DailySalts
 from tracker.config import Settings
 from tracker.main import create_app
@@ -256,6 +257,32 @@ class TestClickFields:
         (click,) = await factories.clicks(app)
         assert click.user_agent is not None and len(click.user_agent) == 512
         assert click.is_bot and click.device_type == "bot"
+
+    async def test_a_browser_user_agent_without_accept_language_is_a_program(
+        self, api: httpx.AsyncClient, app: TrackerApp
+    ) -> None:
+        """Previews that borrow a browser's user agent: no browser leaves Accept-Language out."""
+        await factories.create_link(api, slug="s")
+        await factories.create_link(api, slug="cap", max_clicks=1)
+        transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as bare:
+            assert (await bare.get("/s", headers=BROWSER)).status_code == 302
+            assert (await bare.get("/cap", headers=BROWSER)).status_code == 302
+            person = {**BROWSER, **factories.BROWSER_HEADERS}
+            assert (await bare.get("/s", headers=person)).status_code == 302
+            assert (await bare.get("/cap", headers=person)).status_code == 302  # the one person
+            assert (await bare.get("/cap", headers=person)).status_code == 410
+        clicks = await factories.clicks(app)
+        flagged = [(c.is_bot, c.bot_signal, c.device_type) for c in clicks]
+        assert sorted(flagged, key=str) == sorted(
+            [
+                (True, bots.NO_LANGUAGE, "mobile"),
+                (True, bots.NO_LANGUAGE, "mobile"),
+                (False, None, "mobile"),
+                (False, None, "mobile"),
+            ],
+            key=str,
+        )
 
     async def test_the_same_visitor_hashes_alike_and_another_differently(
         self, api: httpx.AsyncClient, app: TrackerApp

@@ -37,6 +37,7 @@ async def _visit(
     transport = httpx.ASGITransport(app=app, client=(ip, 5000))
     headers = {
         "User-Agent": agent,
+        **factories.BROWSER_HEADERS,
         **({"Referer": referrer} if referrer else {}),
         **({"CF-IPCountry": country} if country else {}),
     }

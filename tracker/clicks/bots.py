@@ -64,6 +64,9 @@ class Verdict(NamedTuple):
 
 
 HUMAN = Verdict(False, None)
+# Every browser sends Accept-Language on a navigation (Chromium, Firefox, Safari and the
+# in-app web views built on them); the programs that borrow a browser's user agent often don't.
+NO_LANGUAGE = "no Accept-Language header (every browser sends one)"
 
 
 @dataclass(frozen=True, slots=True)

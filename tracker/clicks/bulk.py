@@ -25,11 +25,11 @@ from tracker.db.engine import dialect_of
 
 CLICK_COLUMNS = (
     "id", "link_id", "clicked_at", "referrer_host", "referrer", "user_agent", "device_type",
-    "browser", "os", "is_bot", "visitor_hash", "country", "query",
+    "browser", "os", "is_bot", "visitor_hash", "country", "query", "bot_signal",
 )  # fmt: skip
 _PG_CLICK_TYPES = (
     "varchar", "bigint", "timestamptz", "varchar", "varchar", "varchar", "varchar",
-    "varchar", "varchar", "boolean", "varchar", "varchar", "json",
+    "varchar", "varchar", "boolean", "varchar", "varchar", "json", "varchar",
 )  # fmt: skip
 _CLICK_DAY_COLUMNS = ("link_id", "day", "clicks", "bot_clicks", "unique_visitors")
 _NEW_IDS = "ON CONFLICT DO NOTHING RETURNING id"
@@ -37,7 +37,7 @@ _NEW_VISITORS = "ON CONFLICT DO NOTHING RETURNING link_id, day"
 _ADD_TO_DAY = "ON CONFLICT (link_id, day) DO UPDATE SET " + ", ".join(
     f"{column} = click_days.{column} + excluded.{column}" for column in _CLICK_DAY_COLUMNS[2:]
 )
-# SQLite allows 32766 bound parameters in one statement: 1024 rows of 13 columns fit.
+# SQLite allows 32766 bound parameters in one statement: 1024 rows of 14 columns fit.
 _SQLITE_ROWS = 1024
 
 
@@ -69,12 +69,15 @@ def click_rows(records: Iterable[ClickRecord], postgres: bool) -> list[tuple[Any
         agent = record.user_agent
         parsed = read_user_agent(agent)
         referrer = record.referrer[:MAX_REFERRER] if record.referrer else None
-        is_bot = parsed.is_bot if record.is_bot is None else record.is_bot
+        is_bot = record.is_bot
+        if is_bot is None:
+            is_bot = parsed.is_bot or record.bot_signal is not None
         rows.append(
             (
                 record.id, record.link_id, stamp(record.clicked_at_us), referrer_host(referrer),
                 referrer, agent[:MAX_USER_AGENT] or None, parsed.device_type, parsed.browser,
                 parsed.os, is_bot, record.visitor_hash, record.country, _query_json(record.query),
+                record.bot_signal,
             )
         )  # fmt: skip
     return rows

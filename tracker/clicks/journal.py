@@ -47,11 +47,15 @@ from tracker.clicks.record import ClickRecord
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
 _HEADER = b"tracker-clicks/"
 MAGIC = _HEADER + str(VERSION).encode() + b"\n"
-# Each version's layout, read into today's ClickRecord. Version 1 is ClickRecord's own.
-_LAYOUTS: dict[int, Callable[[tuple[Any, ...]], ClickRecord]] = {1: ClickRecord._make}
+# Each version's layout, read into today's ClickRecord. Version 2 is ClickRecord's own;
+# version 1 had no bot_signal (its default, None, fills it).
+_LAYOUTS: dict[int, Callable[[tuple[Any, ...]], ClickRecord]] = {
+    1: lambda fields: ClickRecord(*fields),
+    2: ClickRecord._make,
+}
 SEAL_BYTES = 1 << 20
 SEALED_PATTERN = "clicks-*.journal"
 ACTIVE_PATTERN = "active-*.journal"

@@ -27,8 +27,8 @@ from tracker.clock import as_utc, unix_micros
 from tracker.models import Click, ClickDay, VisitorDay
 
 BATCH = 2_000
-# id, link id, time, user agent, is_bot, visitor hash
-_Stored = Row[str, int, datetime, str | None, bool, str]
+# id, link id, time, user agent, is_bot, visitor hash, bot signal
+_Stored = Row[str, int, datetime, str | None, bool, str, str | None]
 
 
 @dataclass
@@ -53,7 +53,7 @@ async def reclassify(
         async with sessions() as session, session.begin():
             query = select(
                 Click.id, Click.link_id, Click.clicked_at, Click.user_agent, Click.is_bot,
-                Click.visitor_hash,
+                Click.visitor_hash, Click.bot_signal,
             ).order_by(Click.clicked_at, Click.id).limit(batch)  # fmt: skip
             if after is not None:
                 at, last_id = after
@@ -78,17 +78,18 @@ async def _apply(
     changes = []
     for row in rows:
         info = read_user_agent(row.user_agent or "")
-        if info.is_bot == row.is_bot:
+        is_bot = info.is_bot or row.bot_signal is not None
+        if is_bot == row.is_bot:
             continue
         minute = unix_micros(as_utc(row.clicked_at)) // 60_000_000
         key = (row.link_id, rollup.local_day(minute, zone))
-        humans[key] += -1 if info.is_bot else 1
-        if info.is_bot:
+        humans[key] += -1 if is_bot else 1
+        if is_bot:
             outcome.now_bots += 1
             lost.setdefault(key, set()).add(row.visitor_hash)
         else:
             outcome.now_people += 1
-        changes.append({"id": row.id, "is_bot": info.is_bot, "device_type": info.device_type})
+        changes.append({"id": row.id, "is_bot": is_bot, "device_type": info.device_type})
     if not changes:
         return
     await session.execute(update(Click), changes)  # by primary key, one statement

@@ -33,3 +33,5 @@ class ClickRecord(NamedTuple):
     query: Query | None  # the UTM parameters the short URL carried
     # Known at request time only for links with max_clicks, which must count humans.
     is_bot: bool | None = None
+    # What the request's headers say of a program whatever its user agent (bots.NO_LANGUAGE).
+    bot_signal: str | None = None

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from starlette.types import Scope, Send
 
 from tracker import addresses
-from tracker.clicks import visitor
+from tracker.clicks import bots, visitor
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
 from tracker.clicks.salts import NANOSECONDS_A_DAY, DailySalts
@@ -198,9 +198,10 @@ class RedirectHandler:
         if self._ignored and addresses.in_networks(address, self._ignored):
             return None
         user_agent = headers.get(b"user-agent", "")
+        signal = None if b"accept-language" in headers else bots.NO_LANGUAGE
         is_bot = None
         if link.max_clicks is not None:
-            is_bot = visitor.read_user_agent(user_agent).is_bot
+            is_bot = signal is not None or visitor.read_user_agent(user_agent).is_bot
             if not is_bot:
                 link.human_clicks += 1
         salt = self._salts.for_unix_day(now_ns // NANOSECONDS_A_DAY)
@@ -214,6 +215,7 @@ class RedirectHandler:
             visitor.country(headers.get(b"country")),
             query,
             is_bot,
+            signal,
         )
 
 
@@ -221,7 +223,7 @@ def _headers(scope: Scope, country_header: bytes) -> dict[bytes, str]:
     """The few request headers a click needs, decoded; the country one under b"country"."""
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
-        if name in (b"user-agent", b"referer", b"x-forwarded-for", b"accept"):
+        if name in (b"user-agent", b"referer", b"x-forwarded-for", b"accept", b"accept-language"):
             found[name] = value.decode("latin-1")
         elif country_header and name == country_header:
             found[b"country"] = value.decode("latin-1")
