@@ -223,8 +223,10 @@ def _headers(scope: Scope, country_header: bytes) -> dict[bytes, str]:
     """The few request headers a click needs, decoded; the country one under b"country"."""
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
-        if name in (b"user-agent", b"referer", b"x-forwarded-for", b"accept", b"accept-language"):
+        if name in (b"user-agent", b"referer", b"x-forwarded-for", b"accept"):
             found[name] = value.decode("latin-1")
+        elif name == b"accept-language":
+            found[name] = ""  # only its presence counts (bots.NO_LANGUAGE): nothing to decode
         elif country_header and name == country_header:
             found[b"country"] = value.decode("latin-1")
     return found
