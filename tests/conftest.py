@@ -46,6 +46,7 @@ async def _postgres_admin(statement: str) -> None:
 
 
 def _postgres_database() -> Iterator[str]:
+    """A throw-away database, migrated to head, dropped at the end."""
     name = f"tracker_test_{uuid.uuid4().hex[:12]}"
     try:
         asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
@@ -53,8 +54,10 @@ def _postgres_database() -> Iterator[str]:
         # Every test runs on both engines; a missing server fails, never skips half of them.
         pytest.fail(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}")
     url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
+    database = url.render_as_string(hide_password=False)
     try:
-        yield url.render_as_string(hide_password=False)
+        migrate.upgrade(database)
+        yield database
     finally:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -69,9 +72,13 @@ def database_url(
         migrate.upgrade(url)
         yield url
         return
-    for url in _postgres_database():
-        migrate.upgrade(url)
-        yield url
+    yield from _postgres_database()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database, for what only PostgreSQL has (LISTEN/NOTIFY, say)."""
+    yield from _postgres_database()
 
 
 async def empty_database(database_url: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 REDIRECTS = Counter("tracker_redirects", "Short-link answers, by status", ["status"])
 WEBHOOKS = Counter(
@@ -30,6 +30,16 @@ LINK_LOOKUP_SECONDS = Histogram(
     "tracker_link_lookup_seconds",
     "Database lookups of slugs the redirect did not hold in memory",
     buckets=_SECONDS_BUCKETS,
+)
+
+# Labelled by mechanism (notified, polled) so that only serving processes report it; with
+# several workers, the least of the live ones: 0 as soon as one of them falls back.
+LINK_CHANGES_HEARD = Gauge(
+    "tracker_link_changes_heard",
+    "1 while this process hears link changes made elsewhere at once, "
+    "0 while it falls back to the link cache's TTL",
+    ["mechanism"],
+    multiprocess_mode="livemin",
 )
 
 

@@ -81,6 +81,24 @@ def link_key_on_sqlite() -> ForeignKeyConstraint:
     return ForeignKeyConstraint(["link_id"], ["links.id"]).ddl_if(dialect="sqlite")
 
 
+class LinkChange(Base):
+    """A link created, changed or deleted: how the processes of one SQLite database hear of it.
+
+    Each process reads the rows after the last one it saw, four times a
+    second. SQLite commits one writer at a time, so ids grow in commit order
+    and none is skipped; AUTOINCREMENT keeps an id from being handed out
+    twice once old rows are pruned. PostgreSQL processes hear of changes by
+    NOTIFY instead and never write here (links/changes.py).
+    """
+
+    __tablename__ = "link_changes"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class LinkTag(Base):
     __tablename__ = "link_tags"
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tracker.clock import utcnow
 from tracker.errors import LinkNotFound, SlugTaken, TrackerError, Unprocessable
 from tracker.links import repository, slugs
+from tracker.links.changes import record_changes
 from tracker.links.destinations import Policy
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkRead, LinkUpdate
 from tracker.links.utm import UTM_FIELDS, destination
@@ -71,6 +72,7 @@ async def create_links(
         await session.flush()
     except IntegrityError as exc:  # a concurrent request took one of the slugs meanwhile
         raise SlugTaken(", ".join(link.slug for link in links)) from exc
+    await record_changes(session, tuple(link.slug for link in links))  # unknown a moment ago
     return links
 
 
@@ -104,6 +106,7 @@ async def update_link(session: AsyncSession, slug: str, data: LinkUpdate, policy
         setattr(link, field, value)
     link.updated_at = utcnow()
     await session.flush()
+    await record_changes(session, (slug,))
     return link
 
 
@@ -118,6 +121,7 @@ async def delete_link(session: AsyncSession, slug: str) -> None:
     link = await get_link(session, slug)
     link.deleted_at = utcnow()
     await session.flush()
+    await record_changes(session, (slug,))
 
 
 def encode_cursor(link_id: int) -> str:

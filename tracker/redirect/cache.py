@@ -1,8 +1,9 @@
 """Slug -> live link, held in process memory so that a redirect rarely touches the database.
 
-Entries live `link_cache_ttl` seconds (unknown slugs a shorter time, so a link
-minted by another process is found quickly); changes made through this
-process's API drop their entry at once. When the database is away, an expired
+Entries live `link_cache_ttl` seconds (unknown slugs a shorter time); changes
+made through this process drop their entry at once, those made elsewhere
+within a second (links/changes.py), and the TTL bounds how stale an entry
+can be while such changes go unheard. When the database is away, an expired
 entry is served on, and a slug not in memory is looked up in the host's link
 snapshot (snapshot.py): redirects keep working for every link served here,
 across restarts too.
@@ -123,6 +124,12 @@ class LinkCache:
             self._fallback.pop(slug, None)
         self._dropped.update(slugs)
         self._changed = True
+
+    def expire_all(self) -> None:
+        """Changes may have gone unheard: every entry is reloaded at its next click, and
+        served meanwhile, as when its time is up."""
+        self._version += 1
+        self._entries = {slug: (0.0, link) for slug, (_, link) in self._entries.items()}
 
     async def close(self) -> None:
         for task in list(self._refreshing):

@@ -79,6 +79,7 @@ async def readyz(request: Request) -> JSONResponse:
         "database": "ok" if database else "unreachable",
         "click_writer": "running" if writer else "not running",
         "clicks_queued": runtime.journal.queued,
+        "link_changes": runtime.link_changes.state,
     }
     if not database and not runtime.link_cache.holds_links:
         body["status"] = "unavailable"

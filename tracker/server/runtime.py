@@ -45,7 +45,9 @@ class Runtime:
             settings.spool_dir,
         )
         self.link_changes = LinkChanges()
-        self.link_changes.subscribe(lambda slugs: self.link_cache.forget(*slugs))
+        self.link_changes.subscribe(
+            lambda slugs: self.link_cache.forget(*slugs), self.link_cache.expire_all
+        )
         self._zone = ZoneInfo(settings.report_timezone)
         self._on_written = on_clicks_written(settings)
         self.redirect = RedirectHandler(
@@ -60,11 +62,13 @@ class Runtime:
         await self.salts.start()
         await self.journal.open()
         await self.link_cache.start()
+        self.link_changes.start(self.engine)
         if self.click_writer is not None:
             self.click_writer.start()
 
     async def stop(self) -> None:
         """Every answered click into a sealed journal file (and written, with a writer thread)."""
+        await self.link_changes.stop()
         await self.link_cache.close()
         await self.journal.close()
         if self.click_writer is not None:

@@ -1,0 +1,149 @@
+"""Several processes and hosts on one database (SPEC §2, §5): what one changes, all answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from tests import factories
+from tests.conftest import BASE_URL, CLIENT_IP, empty_database
+from tests.test_cli import tracker
+from tracker.config import Settings
+from tracker.links import service as links_service
+from tracker.links.changes import LISTENER_NAME
+from tracker.links.destinations import Policy
+from tracker.links.schemas import LinkUpdate
+from tracker.main import create_app
+from tracker.server.dispatch import TrackerApp
+
+HEARD_WITHIN = 1.0  # SPEC §5: changes reach every process and host within a second
+
+
+@asynccontextmanager
+async def another_process(settings: Settings, spool: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the same database with its own journal, as another worker or host
+    runs it; a visitor's client on it."""
+    other = create_app(settings.model_copy(update={"spool_dir": spool}))
+    async with other.lifespan():
+        transport = httpx.ASGITransport(app=other, client=(CLIENT_IP, 4242))
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE_URL, headers=factories.BROWSER_HEADERS
+        ) as visitor:
+            yield visitor
+
+
+async def answers(visitor: httpx.AsyncClient, slug: str, status: int) -> httpx.Response:
+    """The first answer with ``status``, asked for until a second has passed."""
+    deadline = time.monotonic() + HEARD_WITHIN
+    while True:
+        response = await visitor.get(f"/{slug}")
+        if response.status_code == status:
+            return response
+        assert time.monotonic() < deadline, f"/{slug} still answers {response.status_code}"
+        await asyncio.sleep(0.02)
+
+
+class TestChangesReachEveryProcess:
+    async def test_create_change_disable_and_delete_are_answered_elsewhere_within_a_second(
+        self, api: httpx.AsyncClient, settings: Settings, tmp_path: Path
+    ) -> None:
+        async with another_process(settings, tmp_path / "other") as elsewhere:
+            assert (await elsewhere.get("/post")).status_code == 404  # remembered as unknown
+            await factories.create_link(api, slug="post", url="https://shop.example.com/a")
+            await answers(elsewhere, "post", 302)
+            await api.patch("/api/links/post", json={"url": "https://shop.example.com/b"})
+            moved = await answers(elsewhere, "post", 302)
+            deadline = time.monotonic() + HEARD_WITHIN
+            while not moved.headers["location"].startswith("https://shop.example.com/b"):
+                assert time.monotonic() < deadline, moved.headers["location"]
+                moved = await elsewhere.get("/post")
+            await api.patch("/api/links/post", json={"disabled": True})
+            await answers(elsewhere, "post", 410)
+            await api.patch("/api/links/post", json={"disabled": False})
+            await answers(elsewhere, "post", 302)
+            await api.delete("/api/links/post")
+            await answers(elsewhere, "post", 410)
+
+    async def test_the_command_line_is_heard_by_a_running_server(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient, clean_database: str
+    ) -> None:
+        await factories.create_link(api, slug="cli")
+        assert (await client.get("/cli")).status_code == 302
+        disabled = tracker("links", "disable", "cli", database_url=clean_database)
+        assert disabled.returncode == 0, disabled.stderr
+        await answers(client, "cli", 410)
+
+    async def test_readyz_and_the_metrics_say_how_changes_are_heard(
+        self, client: httpx.AsyncClient, app: TrackerApp
+    ) -> None:
+        mechanism = "polled" if app.runtime.engine.dialect.name == "sqlite" else "notified"
+        deadline = time.monotonic() + HEARD_WITHIN
+        while (await client.get("/readyz")).json()["link_changes"] != mechanism:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        metrics = (await client.get("/metrics")).text
+        assert f'tracker_link_changes_heard{{mechanism="{mechanism}"}} 1.0' in metrics
+
+
+class TestALostListener:
+    async def test_falls_back_to_the_ttl_says_so_and_catches_up_when_back(
+        self, postgres_url: str, tmp_path: Path
+    ) -> None:
+        await empty_database(postgres_url)
+        settings = Settings(_env_file=None, database_url=postgres_url, spool_dir=tmp_path)  # type: ignore[call-arg]
+        app = create_app(settings)
+        async with app.lifespan(), factories.api_client(app) as api:
+            transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 4243))
+            async with httpx.AsyncClient(
+                transport=transport, base_url=BASE_URL, headers=factories.BROWSER_HEADERS
+            ) as visitor:
+                await factories.create_link(api, slug="held")
+                assert (await visitor.get("/held")).status_code == 302
+                await _wait_for_state(visitor, "notified")
+
+                await _terminate_listener(postgres_url)
+                await _wait_for_state(visitor, "ttl fallback")
+                metrics = (await visitor.get("/metrics")).text
+                assert 'tracker_link_changes_heard{mechanism="notified"} 0.0' in metrics
+                # Changed elsewhere while nobody listens (the listener retries after a
+                # second): no word of it reaches this process.
+                async with app.runtime.sessionmaker() as session, session.begin():
+                    update = LinkUpdate(disabled=True)
+                    await links_service.update_link(session, "held", update, Policy())
+
+                await _wait_for_state(visitor, "notified", within=10)
+                await answers(visitor, "held", 410)  # caught up, long before the 30 s TTL
+        await empty_database(postgres_url)
+
+
+async def _wait_for_state(visitor: httpx.AsyncClient, state: str, within: float = 2) -> None:
+    deadline = time.monotonic() + within
+    while (body := (await visitor.get("/readyz")).json())["link_changes"] != state:
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.02)
+    assert body["status"] == "ok"  # redirects go on either way
+
+
+async def _terminate_listener(database_url: str) -> None:
+    """End the listener's connection from the server's side, as a failover or a restart of
+    PostgreSQL does."""
+    url = make_url(database_url)
+    connection = await asyncpg.connect(
+        user=url.username, host=url.host, port=url.port, database=url.database
+    )
+    try:
+        ended = await connection.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = $1 AND datname = current_database()",
+            LISTENER_NAME,
+        )
+    finally:
+        await connection.close()
+    assert [row[0] for row in ended] == [True]
