@@ -92,6 +92,67 @@ class TestChangesReachEveryProcess:
         assert f'tracker_link_changes_heard{{mechanism="{mechanism}"}} 1.0' in metrics
 
 
+class TestMaxClicksAcrossProcesses:
+    async def test_two_processes_redirect_the_limit_between_them_and_no_more(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient, app: TrackerApp,
+        settings: Settings, tmp_path: Path,
+    ) -> None:  # fmt: skip
+        await factories.create_link(api, slug="drop", max_clicks=40)
+        async with another_process(settings, tmp_path / "other") as elsewhere:
+            here = [await _person(client, "drop") for _ in range(30)]
+            there = [await _person(elsewhere, "drop") for _ in range(30)]
+            here += [await _person(client, "drop") for _ in range(10)]
+        assert (here + there).count(302) == 40
+        assert set(here + there) == {302, 410}
+        await factories.flush_clicks(app)
+        assert len([c for c in await factories.clicks(app) if not c.is_bot]) == 40
+
+    async def test_a_stopping_process_returns_what_it_did_not_spend(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient, settings: Settings,
+        tmp_path: Path,
+    ) -> None:  # fmt: skip
+        await factories.create_link(api, slug="hundred", max_clicks=100)
+        async with another_process(settings, tmp_path / "first") as first:
+            assert await _person(first, "hundred") == 302  # reserved a block of six
+        async with another_process(settings, tmp_path / "second") as second:
+            answers = [await _person(second, "hundred") for _ in range(120)]
+        assert answers.count(302) == 99
+        assert (await _person(client, "hundred")) == 410
+
+    async def test_bots_pass_until_the_people_used_the_link_up(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="two", max_clicks=2)
+        preview = {"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"}
+        assert [(await client.get("/two", headers=preview)).status_code for _ in range(5)] == [
+            302
+        ] * 5
+        assert [await _person(client, "two") for _ in range(3)] == [302, 302, 410]
+        assert (await client.get("/two", headers=preview)).status_code == 410
+
+    async def test_raising_the_limit_of_a_used_up_link_lets_people_through_again(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient
+    ) -> None:
+        await factories.create_link(api, slug="more", max_clicks=1)
+        assert [await _person(client, "more") for _ in range(2)] == [302, 410]
+        await api.patch("/api/links/more", json={"max_clicks": 3})
+        assert [await _person(client, "more") for _ in range(3)] == [302, 302, 410]
+
+    async def test_a_limit_set_on_a_link_in_use_counts_the_clicks_it_had(
+        self, api: httpx.AsyncClient, client: httpx.AsyncClient, app: TrackerApp
+    ) -> None:
+        await factories.create_link(api, slug="late")
+        assert [await _person(client, "late") for _ in range(3)] == [302] * 3
+        await factories.flush_clicks(app)
+        await api.patch("/api/links/late", json={"max_clicks": 4})
+        assert [await _person(client, "late") for _ in range(2)] == [302, 410]
+
+
+async def _person(visitor: httpx.AsyncClient, slug: str) -> int:
+    response = await visitor.get(f"/{slug}", headers={"User-Agent": factories.IPHONE})
+    return response.status_code
+
+
 class TestALostListener:
     async def test_falls_back_to_the_ttl_says_so_and_catches_up_when_back(
         self, postgres_url: str, tmp_path: Path

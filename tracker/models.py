@@ -58,6 +58,9 @@ class Link(Base):
     title: Mapped[str | None] = mapped_column(String(500))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     max_clicks: Mapped[int | None] = mapped_column(Integer)
+    # Human clicks that some process was allowed to redirect (redirect/allowance.py): counted
+    # only while max_clicks is set, and at most max_clicks.
+    clicks_reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     redirect_status: Mapped[int] = mapped_column(SmallInteger, default=302)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -38,7 +38,6 @@ import secrets
 import struct
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -178,8 +177,6 @@ class ClickJournal:
         self._path = directory
         self._size = 0
         self._count = 0
-        self._humans: Counter[int] = Counter()  # in the open file and the buffer
-        self._sealed_humans: dict[Path, Counter[int]] = {}
         self._sealing: dict[Path, asyncio.Future[None]] = {}  # by the name being given
 
     async def open(self) -> None:
@@ -193,8 +190,6 @@ class ClickJournal:
         if self._loop is None:
             raise RuntimeError("the click journal is not open")
         self._buffer.append(record)
-        if record.is_bot is False:  # known only for links with max_clicks, which count humans
-            self._humans[record.link_id] += 1
         if not self._write_scheduled:
             self._write_scheduled = True
             self._turn_written = self._loop.create_future()
@@ -231,14 +226,6 @@ class ClickJournal:
         """Clicks answered but not yet in the database: every process's sealed files, our rest."""
         return waiting(self._directory) + self.unwritten
 
-    def pending_human_clicks(self, link_id: int) -> int:
-        """Human clicks this process journaled that the writer has not yet written."""
-        for path in [path for path in self._sealed_humans if path not in self._sealing]:
-            if not path.exists():
-                del self._sealed_humans[path]  # written and deleted by the writer
-        sealed = sum(humans[link_id] for humans in self._sealed_humans.values())
-        return self._humans[link_id] + sealed
-
     async def seal(self) -> None:
         """Everything appended so far into sealed files, ready for the writer."""
         self._seal()
@@ -271,7 +258,6 @@ class ClickJournal:
         self._path = self._directory / f"active-{name}.journal"
         opening.rename(self._path)
         self._fd, self._size, self._count = fd, len(MAGIC), 0
-        self._humans = Counter()
 
     def _write_buffer(self) -> None:
         self._write_scheduled = False
@@ -314,7 +300,6 @@ class ClickJournal:
             return
         fd, active = self._fd, self._path
         sealed = self._directory / sealed_name(os.getpid(), self._count)
-        self._sealed_humans[sealed] = self._humans
         self._open_file()
         future = self._loop.run_in_executor(None, _finish_seal, fd, active, sealed)
         self._sealing[sealed] = future

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import asyncpg
 from fastapi import Depends, Request
@@ -46,8 +46,18 @@ _PAYLOAD_BYTES = 7_000  # a NOTIFY payload must stay under 8,000 bytes
 
 State = Literal["notified", "polled", "ttl fallback"]
 
-Changed = Callable[[tuple[str, ...]], None]
-Missed = Callable[[], None]
+
+class Subscriber(Protocol):
+    """What hears of link changes (the redirect's link cache)."""
+
+    def forget(self, *slugs: str) -> None:
+        """Changed through this process, now committed."""
+
+    def reload(self, *slugs: str) -> None:
+        """Changed, as the database says: elsewhere, or an echo of a change made here."""
+
+    def expire_all(self) -> None:
+        """Changes may have gone unheard (the listener was away): anything held may be stale."""
 
 
 async def record_changes(session: AsyncSession, slugs: tuple[str, ...]) -> None:
@@ -77,26 +87,27 @@ def _payloads(slugs: tuple[str, ...]) -> Iterator[str]:
 
 class LinkChanges:
     def __init__(self) -> None:
-        self._changed: list[Changed] = []
-        self._missed: list[Missed] = []
+        self._subscribers: list[Subscriber] = []
         self._follower: asyncio.Task[None] | None = None
         self._mechanism: Literal["notified", "polled"] = "polled"
         self._hearing = False
 
-    def subscribe(self, changed: Changed, missed: Missed) -> None:
-        """``changed`` hears the slugs of each change; ``missed``, that changes may have gone
-        unheard (the listener was away) and anything held may be stale."""
-        self._changed.append(changed)
-        self._missed.append(missed)
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
 
     def after_commit(self, session: AsyncSession, *slugs: str) -> None:
         """Tell this process's subscribers about ``slugs`` as soon as ``session`` commits,
         before the database's own word reaches them."""
-        after_commit(session, lambda: self.announce(slugs))
 
-    def announce(self, slugs: tuple[str, ...]) -> None:
-        for changed in self._changed:
-            changed(slugs)
+        def forget() -> None:
+            for subscriber in self._subscribers:
+                subscriber.forget(*slugs)
+
+        after_commit(session, forget)
+
+    def _heard(self, slugs: Sequence[str]) -> None:
+        for subscriber in self._subscribers:
+            subscriber.reload(*slugs)
 
     @property
     def state(self) -> State:
@@ -153,7 +164,7 @@ class LinkChanges:
                 self._set_hearing(True)
                 if rows:
                     last = rows[-1].id
-                    self.announce(tuple(row.slug for row in rows))
+                    self._heard([row.slug for row in rows])
             await asyncio.sleep(POLL_SECONDS)
 
     async def _listen(self, engine: AsyncEngine) -> None:
@@ -179,15 +190,15 @@ class LinkChanges:
             if not lost.done():
                 lost.set_result(None)
 
-        def _heard(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
-            self.announce(tuple(payload.split(" ")))
+        def _notified(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+            self._heard(payload.split(" "))
 
         try:
             connection.add_termination_listener(_lost)
-            await connection.add_listener(CHANNEL, _heard)
+            await connection.add_listener(CHANNEL, _notified)
             if missed:  # changes made while nobody listened: whatever is held may be stale
-                for hear_missed in self._missed:
-                    hear_missed()
+                for subscriber in self._subscribers:
+                    subscriber.expire_all()
             self._set_hearing(True)
             while not lost.done():
                 try:

@@ -16,7 +16,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from tracker.models import Link, LinkTag
+from tracker.models import Click, Link, LinkTag
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +126,13 @@ async def titles(session: AsyncSession, slugs: Iterable[str]) -> dict[str, str]:
         return {}
     query = select(Link.slug, Link.title).where(Link.slug.in_(wanted))
     return {slug: title or slug for slug, title in await session.execute(query)}
+
+
+async def human_clicks(session: AsyncSession, link_id: int) -> int:
+    """The human clicks written so far: where a limit set on a link in use starts counting."""
+    written = await session.scalar(
+        select(func.count())
+        .select_from(Click)
+        .where(Click.link_id == link_id, Click.is_bot.is_(False))
+    )
+    return written or 0

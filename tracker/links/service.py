@@ -102,6 +102,8 @@ async def update_link(session: AsyncSession, slug: str, data: LinkUpdate, policy
             raise Unprocessable(f"{required} cannot be null")
     if "tags" in changes:
         link.tags = _retag(link.tags, changes.pop("tags") or [])
+    if changes.get("max_clicks") is not None and link.max_clicks is None:
+        link.clicks_reserved = await repository.human_clicks(session, link.id)
     for field, value in changes.items():
         setattr(link, field, value)
     link.updated_at = utcnow()

@@ -16,16 +16,15 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.db.engine import DATABASE_ERRORS
 from tracker.metrics import LINK_LOOKUP_SECONDS
-from tracker.models import Click, Link
+from tracker.models import Link
 from tracker.redirect import snapshot
 from tracker.redirect.link import CachedLink
 
@@ -51,7 +50,6 @@ class LinkCache:
         sessionmaker: async_sessionmaker[AsyncSession],
         ttl: float,
         click_id_param: str,
-        pending_human_clicks: Callable[[int], int],
         snapshot_dir: Path | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
@@ -62,9 +60,9 @@ class LinkCache:
         self._saver: asyncio.Task[None] | None = None
         self._ttl = ttl
         self._click_id_param = click_id_param
-        self._pending_human_clicks = pending_human_clicks
         self._entries: dict[str, tuple[float, CachedLink | None]] = {}
-        self._loading: dict[str, asyncio.Future[CachedLink | None]] = {}
+        # Lookups under way, by slug, with the version they began under.
+        self._loading: dict[str, tuple[int, asyncio.Future[CachedLink | None]]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
         self._version = 0  # bumped by forget(): reloads begun before a change are not stored
 
@@ -78,9 +76,7 @@ class LinkCache:
         if entry is None:
             return UNKNOWN
         if entry[0] <= time.monotonic() and slug not in self._loading:
-            task = asyncio.create_task(self._refresh(slug, self._version))
-            self._refreshing.add(task)
-            task.add_done_callback(self._refreshing.discard)
+            self._start_refresh(slug)
         return entry[1]
 
     async def start(self) -> None:
@@ -117,13 +113,28 @@ class LinkCache:
         return bool(self._fallback) or any(link is not None for _, link in self._entries.values())
 
     def forget(self, *slugs: str) -> None:
-        """Drop entries changed through this process; a reload already under way is discarded."""
+        """Changed through this process: dropped at once, so that its next answer is the new
+        one; a reload already under way is discarded."""
         self._version += 1
         for slug in slugs:
             self._entries.pop(slug, None)
             self._fallback.pop(slug, None)
         self._dropped.update(slugs)
         self._changed = True
+
+    def reload(self, *slugs: str) -> None:
+        """Changed elsewhere (or an echo of a change made here): what memory holds is reloaded
+        now and served until the new version is in, milliseconds later; the snapshot keeps
+        it meanwhile. What only the snapshot holds leaves it."""
+        self._version += 1
+        for slug in slugs:
+            entry = self._entries.get(slug)
+            if entry is not None:
+                self._entries[slug] = (0.0, entry[1])
+                self._start_refresh(slug)
+            elif self._fallback.pop(slug, None) is not None:
+                self._dropped.add(slug)
+                self._changed = True
 
     def expire_all(self) -> None:
         """Changes may have gone unheard: every entry is reloaded at its next click, and
@@ -155,6 +166,11 @@ class LinkCache:
         except OSError as exc:
             log.error("link snapshot not saved: %s", exc)
 
+    def _start_refresh(self, slug: str) -> None:
+        task = asyncio.create_task(self._refresh(slug, self._version))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
     async def _refresh(self, slug: str, version: int) -> None:
         try:
             link = await self._load_once(slug)
@@ -184,12 +200,13 @@ class LinkCache:
             del self._entries[slug]
 
     async def _load_once(self, slug: str) -> CachedLink | None:
-        """One database lookup per slug at a time, however many clicks wait on it."""
+        """One database lookup per slug at a time, however many clicks wait on it; one begun
+        before a change is not joined."""
         pending = self._loading.get(slug)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        if pending is not None and pending[0] == self._version:
+            return await asyncio.shield(pending[1])
         future: asyncio.Future[CachedLink | None] = asyncio.get_running_loop().create_future()
-        self._loading[slug] = future
+        self._loading[slug] = (self._version, future)
         try:
             with LINK_LOOKUP_SECONDS.time():
                 link = await asyncio.wait_for(self._load(slug), LOAD_TIMEOUT)
@@ -201,19 +218,10 @@ class LinkCache:
             future.set_result(link)
             return link
         finally:
-            del self._loading[slug]
+            if self._loading.get(slug, (0, None))[1] is future:
+                del self._loading[slug]
 
     async def _load(self, slug: str) -> CachedLink | None:
         async with self._sessionmaker() as session:
             link = await session.scalar(select(Link).where(Link.slug == slug))
-            if link is None:
-                return None
-            humans = 0
-            if link.max_clicks is not None:
-                written = await session.scalar(
-                    select(func.count())
-                    .select_from(Click)
-                    .where(Click.link_id == link.id, Click.is_bot.is_(False))
-                )
-                humans = (written or 0) + self._pending_human_clicks(link.id)
-        return CachedLink.of(link, self._click_id_param, humans)
+        return None if link is None else CachedLink.of(link, self._click_id_param)

@@ -2,7 +2,8 @@
 
 It resolves the slug from the in-process cache, appends the click to the
 journal and answers once the journal has it; the user agent is parsed later,
-by the writer, unless the link counts human clicks (`max_clicks`).
+by the writer, unless the link counts human clicks (`max_clicks`), whose
+clicks are reserved in the database first (allowance.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tracker.clicks.salts import NANOSECONDS_A_DAY, DailySalts
 from tracker.config import Settings
 from tracker.db.engine import DATABASE_ERRORS
 from tracker.links.utm import UTM_FIELDS, Segments, request_segments, segment_value
+from tracker.redirect.allowance import ClickAllowances
 from tracker.redirect.cache import UNKNOWN, LinkCache, Unknown
 from tracker.redirect.link import CachedLink
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_FORWARDED_QUERY = 4096
 _NO_STORE = (b"cache-control", b"private, no-store")
 _NO_BODY = (b"content-length", b"0")
+_RETRY = [(b"retry-after", b"5")]
 
 _PAGES = {
     404: ("Link not found", "There is no link at this address."),
@@ -96,6 +99,7 @@ class RedirectHandler:
         self,
         settings: Settings,
         cache: LinkCache,
+        allowances: ClickAllowances,
         journal: ClickJournal,
         salts: DailySalts,
         write_now: WriteNow | None = None,
@@ -103,6 +107,7 @@ class RedirectHandler:
         """``write_now``, with `TRACKER_CLICK_WRITE=sync`: the click is written before the
         answer instead of journaled."""
         self._cache = cache
+        self._allowances = allowances
         self._journal = journal
         self._salts = salts
         self._write_now = write_now
@@ -132,11 +137,13 @@ class RedirectHandler:
                 link = await self._cache.get(slug)
             except DATABASE_ERRORS as exc:
                 log.error("link lookup failed for an unknown slug: %s", exc)
-                return await _page(send, scope, 503, extra=[(b"retry-after", b"5")])
+                return await _page(send, scope, 503, extra=_RETRY)
         if link is None:
             return await _page(send, scope, 404)
         now_ns = time.time_ns()
-        if not link.is_live(now_ns):
+        if not link.is_live(now_ns) or (
+            link.max_clicks is not None and self._allowances.used_up(link)
+        ):
             return await _page(send, scope, 410)
 
         if method == "HEAD":
@@ -146,6 +153,11 @@ class RedirectHandler:
             click_id = self._click_ids.new(now_ns)
             location = prefix + click_id + suffix
             record = self._click_record(scope, link, click_id, now_ns, query)
+            if record is not None and record.is_bot is False:  # a person's, on a limited link
+                allowed = await self._allowances.take(link)
+                if not allowed:
+                    status = 410 if allowed is False else 503
+                    return await _page(send, scope, status, extra=_RETRY if status == 503 else None)
             if record is not None and self._write_now is not None:
                 await self._write_now(record)
             elif record is not None:
@@ -199,11 +211,9 @@ class RedirectHandler:
             return None
         user_agent = headers.get(b"user-agent", "")
         signal = None if b"accept-language" in headers else bots.NO_LANGUAGE
-        is_bot = None
+        is_bot = None  # judged by the writer, unless the link counts its people now
         if link.max_clicks is not None:
             is_bot = signal is not None or visitor.read_user_agent(user_agent).is_bot
-            if not is_bot:
-                link.human_clicks += 1
         salt = self._salts.for_unix_day(now_ns // NANOSECONDS_A_DAY)
         return ClickRecord(
             click_id,

@@ -20,13 +20,10 @@ class CachedLink:
     suffix: str  # "#fragment" or ""
     gone: bool  # disabled or deleted
     expires_ns: int | None  # Unix time in nanoseconds, as time.time_ns() gives it
-    max_clicks: int | None
-    human_clicks: int
+    max_clicks: int | None  # held by the database's reservations: allowance.py
 
     def is_live(self, now_ns: int) -> bool:
-        if self.gone or (self.expires_ns is not None and now_ns >= self.expires_ns):
-            return False
-        return self.max_clicks is None or self.human_clicks < self.max_clicks
+        return not self.gone and (self.expires_ns is None or now_ns < self.expires_ns)
 
     def click_location(self, forwarded: Segments, click_param: str) -> str:
         """The Location up to its click id: the click id, then `suffix`, complete it.
@@ -46,7 +43,7 @@ class CachedLink:
         return f"{self.base}?{query}{self.suffix}" if query else f"{self.base}{self.suffix}"
 
     @classmethod
-    def of(cls, link: Link, click_id_param: str, human_clicks: int) -> CachedLink:
+    def of(cls, link: Link, click_id_param: str) -> CachedLink:
         target = urlsplit(destination(link.url, {f: getattr(link, f) for f in UTM_FIELDS}))
         # Drop a click id parameter the shop URL may carry; ours is appended per click.
         segments = tuple(s for s in split_query(target.query) if s[0] != click_id_param)
@@ -62,5 +59,4 @@ class CachedLink:
             gone=link.disabled or link.deleted_at is not None,
             expires_ns=None if link.expires_at is None else unix_micros(link.expires_at) * 1000,
             max_clicks=link.max_clicks,
-            human_clicks=human_clicks,
         )

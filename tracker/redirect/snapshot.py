@@ -24,7 +24,9 @@ from tracker.redirect.link import CachedLink
 log = logging.getLogger(__name__)
 
 FILE = "links.snapshot"
-VERSION = 1
+VERSION = 2
+# Version 1 ended each link with its count of human clicks, now held by the database.
+_READABLE = (1, VERSION)
 SAVE_SECONDS = 30.0
 MAX_LINKS = 200_000
 
@@ -33,9 +35,11 @@ def load(directory: Path) -> dict[str, CachedLink]:
     """The links of the snapshot; none if there is none, or it cannot be read (said once)."""
     try:
         data = marshal.loads((directory / FILE).read_bytes())
-        if data.get("version") != VERSION:
-            raise ValueError(f"version {data.get('version')!r}, not {VERSION}")
-        return {slug: CachedLink(*fields) for slug, fields in data["links"].items()}
+        version = data.get("version")
+        if version not in _READABLE:
+            raise ValueError(f"version {version!r}, not {VERSION}")
+        end = len(dataclasses.fields(CachedLink))
+        return {slug: CachedLink(*fields[:end]) for slug, fields in data["links"].items()}
     except FileNotFoundError:
         return {}
     except (ValueError, EOFError, TypeError, KeyError, AttributeError) as exc:

@@ -17,6 +17,7 @@ from tracker.clicks.writer import write_records
 from tracker.config import Settings
 from tracker.db.engine import DATABASE_ERRORS, create_engine, create_sessionmaker, reader
 from tracker.links.changes import LinkChanges
+from tracker.redirect.allowance import ClickAllowances
 from tracker.redirect.cache import LinkCache
 from tracker.redirect.handler import RedirectHandler
 from tracker.server.writer_host import WriterThread, click_writer, on_clicks_written
@@ -41,18 +42,17 @@ class Runtime:
             self.readers,
             settings.link_cache_ttl,
             settings.click_id_param,
-            self.journal.pending_human_clicks,
             settings.spool_dir,
         )
+        self.allowances = ClickAllowances(self.sessionmaker)
         self.link_changes = LinkChanges()
-        self.link_changes.subscribe(
-            lambda slugs: self.link_cache.forget(*slugs), self.link_cache.expire_all
-        )
+        self.link_changes.subscribe(self.link_cache)
         self._zone = ZoneInfo(settings.report_timezone)
         self._on_written = on_clicks_written(settings)
         self.redirect = RedirectHandler(
             settings,
             self.link_cache,
+            self.allowances,
             self.journal,
             self.salts,
             self.write_click_now if settings.click_write == "sync" else None,
@@ -69,6 +69,7 @@ class Runtime:
     async def stop(self) -> None:
         """Every answered click into a sealed journal file (and written, with a writer thread)."""
         await self.link_changes.stop()
+        await self.allowances.close()
         await self.link_cache.close()
         await self.journal.close()
         if self.click_writer is not None:

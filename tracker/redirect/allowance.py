@@ -1,0 +1,162 @@
+"""A link's `max_clicks`, held across processes, hosts and restarts by reserving clicks in the
+database before they are redirected.
+
+`links.clicks_reserved` counts the human clicks some process was allowed to
+redirect, never more than `max_clicks`. A process reserves a block of them in
+one short transaction (a sixteenth of what is left, 1 to 64) and spends it
+from memory, reserving the next block when a quarter of this one is left: a
+redirect waits on the database only when its process's block is spent, which
+for the last 32 clicks of a limit means each time. Links without a limit
+never come here. A process may hold clicks it has not spent while another
+already answers 410: they are spent at its next clicks, or returned when it
+stops (a used-up link asks the database again after a second).
+
+A process that stops returns what it did not spend. One that dies (kill -9, a
+power cut) loses its block: the link then ends up to that many clicks short
+of its limit, never over it. While the database is away, a limited link
+redirects what its process holds, then answers 503: the limit is the promise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tracker.db.engine import DATABASE_ERRORS
+from tracker.models import Link
+from tracker.redirect.link import CachedLink
+
+log = logging.getLogger(__name__)
+
+BLOCK_MAX = 64
+BLOCK_SHARE = 16  # of what is left in the database: several hosts still each get some
+TIMEOUT_SECONDS = 5.0
+RECHECK_SECONDS = 1.0  # a used-up link is asked about again: a stopping host may return clicks
+
+
+@dataclass
+class _Allowance:
+    limit: int | None  # the max_clicks it was reserved under
+    left: int = 0
+    block: int = 0
+    used_up_at: float | None = None  # when the database last said that nothing is left
+    reserving: asyncio.Task[bool] | None = field(default=None, repr=False)
+
+
+class ClickAllowances:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessionmaker
+        self._links: dict[int, _Allowance] = {}
+        self._returning: set[asyncio.Task[None]] = set()
+
+    def used_up(self, link: CachedLink) -> bool:
+        """Whether the database said, within the last second, that no click is left."""
+        allowance = self._links.get(link.id)
+        return (
+            allowance is not None
+            and allowance.limit == link.max_clicks
+            and allowance.left == 0
+            and allowance.used_up_at is not None
+            and time.monotonic() - allowance.used_up_at < RECHECK_SECONDS
+        )
+
+    async def take(self, link: CachedLink) -> bool | None:
+        """One human click of ``link``: whether it may be redirected; None when this process
+        holds none and the database cannot be asked."""
+        allowance = self._allowance(link)
+        if allowance.left == 0:
+            if allowance.reserving is None:
+                allowance.reserving = asyncio.create_task(self._reserve(link.id, allowance))
+            if not await asyncio.shield(allowance.reserving):
+                return None
+            if allowance.left == 0:
+                return False
+        allowance.left -= 1
+        # Blocks of one (under 32 left) are not fetched ahead: a click held here is one that
+        # another process cannot give while this one is not asked.
+        if (
+            allowance.block > 1
+            and allowance.left * 4 <= allowance.block
+            and not allowance.reserving
+        ):
+            allowance.reserving = asyncio.create_task(self._reserve(link.id, allowance))
+        return True
+
+    async def close(self) -> None:
+        """Return every unspent click, so that other processes may redirect them."""
+        for allowance in self._links.values():
+            if allowance.reserving is not None:
+                await asyncio.gather(allowance.reserving, return_exceptions=True)
+        await asyncio.gather(*self._returning, return_exceptions=True)
+        links, self._links = self._links, {}
+        for link_id, allowance in links.items():
+            await self._return(link_id, allowance.left)
+
+    def _allowance(self, link: CachedLink) -> _Allowance:
+        allowance = self._links.get(link.id)
+        if allowance is not None and allowance.limit == link.max_clicks:
+            return allowance
+        if allowance is not None and allowance.left:  # the limit changed: start over from it
+            task = asyncio.create_task(self._return(link.id, allowance.left))
+            self._returning.add(task)
+            task.add_done_callback(self._returning.discard)
+        allowance = self._links[link.id] = _Allowance(link.max_clicks)
+        return allowance
+
+    async def _reserve(self, link_id: int, allowance: _Allowance) -> bool:
+        """Reserve the next block; False if the database could not be asked."""
+        try:
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                async with self._sessions() as session, session.begin():
+                    granted = await _reserve_block(session, link_id)
+        except DATABASE_ERRORS as exc:
+            log.warning("clicks of a limited link not reserved: %s", exc)
+            return False
+        finally:
+            allowance.reserving = None
+        if self._links.get(link_id) is not allowance:  # the limit changed meanwhile
+            await self._return(link_id, granted)
+            return True
+        allowance.left += granted
+        allowance.block = granted
+        allowance.used_up_at = None if granted else time.monotonic()
+        return True
+
+    async def _return(self, link_id: int, clicks: int) -> None:
+        if not clicks:
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(Link)
+                    .where(Link.id == link_id, Link.clicks_reserved >= clicks)
+                    .values(clicks_reserved=Link.clicks_reserved - clicks)
+                )
+        except DATABASE_ERRORS as exc:
+            log.warning("%d reserved clicks of a limited link not returned: %s", clicks, exc)
+
+
+async def _reserve_block(session: AsyncSession, link_id: int) -> int:
+    """Reserve up to a block of the link's clicks; how many were granted."""
+    row = (
+        await session.execute(
+            select(Link.max_clicks, Link.clicks_reserved)
+            .where(Link.id == link_id)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        return 0
+    limit, reserved = row
+    if limit is None or limit <= reserved:
+        return 0
+    block = max(1, min(BLOCK_MAX, (limit - reserved) // BLOCK_SHARE))
+    await session.execute(
+        update(Link).where(Link.id == link_id).values(clicks_reserved=Link.clicks_reserved + block)
+    )
+    return block
