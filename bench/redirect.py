@@ -1,6 +1,11 @@
 """Redirect throughput: tracker (click logging on) against a bare ASGI 302, in one run.
 
     python bench/redirect.py [--duration 10] [--connections 64] [--links 1000]
+                             [--max-clicks N]
+
+`--max-clicks` gives every link a limit of N human clicks, which the redirect
+then reserves in the database (redirect/allowance.py) and judges each visitor
+for: the cost of a limit, beside the default run of links without one.
 
 Needs `wrk` (apt-get install wrk) and, for the PostgreSQL half, the server of
 TRACKER_BENCH_POSTGRES_URL (default: this machine's). Prints req/s, p50 and
@@ -99,6 +104,7 @@ request = function()
   n = n + 1
   local headers = {{}}
   headers["User-Agent"] = agents[(n % #agents) + 1]
+  headers["Accept-Language"] = "en-GB,en;q=0.9"
   headers["Referer"] = "https://l.instagram.com/"
   return wrk.format("GET", paths[math.random(#paths)] .. "?utm_content=bench", headers)
 end
@@ -248,8 +254,9 @@ def measure(
     )  # fmt: skip
 
 
-def create_links(base: str, key: str, count: int) -> list[str]:
+def create_links(base: str, key: str, count: int, max_clicks: int | None) -> list[str]:
     slugs = [f"b{n:05d}" for n in range(count)]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     for start in range(0, count, 100):
         variants = [
             {"utm_source": f"source{n % 7}", "utm_medium": "social", "slug": slug}
@@ -263,10 +270,13 @@ def create_links(base: str, key: str, count: int) -> list[str]:
             }
         ).encode()
         request = urllib.request.Request(
-            base + "/api/links/bulk",
-            data=body,
-            method="POST",
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            base + "/api/links/bulk", data=body, method="POST", headers=headers
+        )
+        urllib.request.urlopen(request, timeout=30)
+    for slug in slugs if max_clicks is not None else []:
+        limit = json.dumps({"max_clicks": max_clicks}).encode()
+        request = urllib.request.Request(
+            f"{base}/api/links/{slug}", data=limit, method="PATCH", headers=headers
         )
         urllib.request.urlopen(request, timeout=30)
     return slugs
@@ -321,7 +331,7 @@ def bench_tracker(
         port,
         args,
         script,
-        setup=lambda base: create_links(base, key, args.links),
+        setup=lambda base: create_links(base, key, args.links, args.max_clicks),
         count=lambda: count_clicks(database_url),
     )
     answered = run.warm.requests + run.load.requests
@@ -342,6 +352,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--links", type=int, default=1000)
+    parser.add_argument("--max-clicks", type=int, default=None)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -354,7 +365,8 @@ def compare(args: argparse.Namespace, workdir: Path) -> None:
     slugs = [f"b{n:05d}" for n in range(args.links)]
     script = wrk_script(workdir, slugs)
     print(
-        f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.duration}s over {args.links} links, {len(USER_AGENTS)} user agents",
+        f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.duration}s over {args.links} links, {len(USER_AGENTS)} user agents"
+        + (f"; every link limited to {args.max_clicks} human clicks" if args.max_clicks else ""),
         flush=True,
     )
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +22,19 @@ from sqlalchemy import func, select
 
 from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
 from tracker.models import Click
+
+HEARD_WITHIN = 1.0  # SPEC §5: link changes reach every process and host within a second
+
+
+async def answers(visitor: httpx.AsyncClient, slug: str, status: int) -> httpx.Response:
+    """The first answer with ``status``, asked for until a second has passed."""
+    deadline = time.monotonic() + HEARD_WITHIN
+    while True:
+        response = await visitor.get(f"/{slug}")
+        if response.status_code == status:
+            return response
+        assert time.monotonic() < deadline, f"/{slug} still answers {response.status_code}"
+        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -69,16 +86,21 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def running(env: dict[str, str], tmp_path: Path, *args: str) -> AsyncIterator[Server]:
-    port = free_port()
-    log_path = tmp_path / f"serve-{port}.log"
-    with log_path.open("wb") as log:
+async def running(
+    env: dict[str, str], tmp_path: Path, *args: str, host: str = "127.0.0.1",
+    namespace: str | None = None,
+) -> AsyncIterator[Server]:  # fmt: skip
+    """`tracker serve` on ``host``, in the network namespace ``namespace`` if given."""
+    port = free_port() if namespace is None else 8000
+    log_path = tmp_path / f"serve-{host}-{port}.log"
+    inside = ["ip", "netns", "exec", namespace] if namespace else []
+    command = [sys.executable, "-m", "tracker", "serve", "--host", host, "--port", str(port)]
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tracker", "serve", "--port", str(port), *args],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            [*inside, *command, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # a process group of its own, as a service manager gives
         )  # fmt: skip
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    server = Server(f"http://{host}:{port}", process, log_path)
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as http:
             for _ in range(400):
@@ -94,6 +116,49 @@ async def running(env: dict[str, str], tmp_path: Path, *args: str) -> AsyncItera
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _pg_bin(tool: str) -> str:
+    (found,) = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))[-1:]
+    return found
+
+
+class PrivatePostgres:
+    """A PostgreSQL of the test's own (initdb in a temporary directory, pg_ctl on a free port),
+    to stop and start at will: the machine's shared server is never touched. initdb refuses
+    root, so it runs as the unprivileged `postgres` user."""
+
+    def __init__(self, *addresses: str) -> None:
+        """Listening on 127.0.0.1 and ``addresses`` (a test network's, say)."""
+        self.addresses = ",".join(("127.0.0.1", *addresses))
+        # Not under pytest's temporary directory: its parents are closed to other users.
+        self.directory = directory = Path(tempfile.mkdtemp(prefix="tracker-pg-"))
+        self.port = free_port()
+        shutil.chown(directory, "postgres")
+        self._as_postgres(_pg_bin("initdb"), "-D", str(directory / "data"), "-A", "trust",
+                          "-U", "postgres")  # fmt: skip
+        if addresses:  # clients on the subnets of those addresses, as on a LAN
+            with (directory / "data" / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all samenet trust\n")
+        self.url = self.url_at("127.0.0.1")
+
+    def url_at(self, address: str) -> str:
+        return f"postgresql+asyncpg://postgres@{address}:{self.port}/postgres"
+
+    def _as_postgres(self, *command: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses={self.addresses}"
+        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-o", options,
+                          "-l", str(self.directory / "log"), "-w", "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", "fast",
+                          "-w", "stop")  # fmt: skip
 
 
 async def mint(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import re
 import shutil
 import signal
 import subprocess
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -58,41 +56,6 @@ class TestRestartDuringAnOutage:
             await factories.eventually(all_written, seconds=30)
 
 
-def _pg_bin(tool: str) -> str:
-    (found,) = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))[-1:]
-    return found
-
-
-class PrivatePostgres:
-    """A PostgreSQL of the test's own (initdb in a temporary directory, pg_ctl on a free port),
-    to stop and start at will: the machine's shared server is never touched. initdb refuses
-    root, so it runs as the unprivileged `postgres` user."""
-
-    def __init__(self) -> None:
-        # Not under pytest's temporary directory: its parents are closed to other users.
-        self.directory = directory = Path(tempfile.mkdtemp(prefix="tracker-pg-"))
-        self.port = servers.free_port()
-        shutil.chown(directory, "postgres")
-        self._as_postgres(_pg_bin("initdb"), "-D", str(directory / "data"), "-A", "trust",
-                          "-U", "postgres")  # fmt: skip
-        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _as_postgres(self, *command: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *command],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
-        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-o", options,
-                          "-l", str(self.directory / "log"), "-w", "start")  # fmt: skip
-
-    def stop(self) -> None:
-        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", "fast",
-                          "-w", "stop")  # fmt: skip
-
-
 async def _orders(database_url: str) -> list[str]:
     engine = create_engine(database_url)
     try:
@@ -110,7 +73,7 @@ class TestPostgresOutage:
         """Redirects and webhooks before, during and after a PostgreSQL outage, Tracker restarted
         in the middle of it: every answered redirect has its click, every 2xx webhook its
         order, nothing twice."""
-        database = PrivatePostgres()
+        database = servers.PrivatePostgres()
         database.start()
         try:
             await self._through_an_outage(database, tmp_path)
@@ -119,7 +82,7 @@ class TestPostgresOutage:
                 database.stop()
             shutil.rmtree(database.directory, ignore_errors=True)
 
-    async def _through_an_outage(self, database: PrivatePostgres, tmp_path: Path) -> None:
+    async def _through_an_outage(self, database: servers.PrivatePostgres, tmp_path: Path) -> None:
         env = servers.environment(
             database.url, tmp_path, webhook_secret=platforms.WEBHOOK_SECRET, log_level="WARNING"
         )

@@ -61,21 +61,25 @@ class ClickAllowances:
             allowance is not None
             and allowance.limit == link.max_clicks
             and allowance.left == 0
-            and allowance.used_up_at is not None
-            and time.monotonic() - allowance.used_up_at < RECHECK_SECONDS
+            and self._said_used_up(allowance)
         )
+
+    @staticmethod
+    def _said_used_up(allowance: _Allowance) -> bool:
+        at = allowance.used_up_at
+        return at is not None and time.monotonic() - at < RECHECK_SECONDS
 
     async def take(self, link: CachedLink) -> bool | None:
         """One human click of ``link``: whether it may be redirected; None when this process
         holds none and the database cannot be asked."""
         allowance = self._allowance(link)
-        if allowance.left == 0:
+        while allowance.left == 0:  # clicks waiting together may spend a block before this one
+            if self._said_used_up(allowance):
+                return False
             if allowance.reserving is None:
                 allowance.reserving = asyncio.create_task(self._reserve(link.id, allowance))
             if not await asyncio.shield(allowance.reserving):
                 return None
-            if allowance.left == 0:
-                return False
         allowance.left -= 1
         # Blocks of one (under 32 left) are not fetched ahead: a click held here is one that
         # another process cannot give while this one is not asked.
