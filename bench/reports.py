@@ -36,9 +36,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tracker.clicks import rollup
+from tracker.clicks import retention, rollup
 from tracker.config import Settings
 from tracker.db import migrate
+from tracker.db.engine import create_engine, create_sessionmaker
 from tracker.main import create_app
 
 POSTGRES_ADMIN = os.environ.get(
@@ -143,6 +144,19 @@ class Target:
         finally:
             await connection.close()
 
+    def make_partitions(self, first: datetime, last: datetime) -> None:
+        """PostgreSQL's months of clicks, as the click writer makes them (COPY does not)."""
+        if self.kind == "postgresql":
+            asyncio.run(self._make_partitions(first, last))
+
+    async def _make_partitions(self, first: datetime, last: datetime) -> None:
+        engine = create_engine(self.url)
+        try:
+            months = retention.months_between(first.date(), last.date())
+            await retention.ensure_partitions(engine, months)
+        finally:
+            await engine.dispose()
+
     def drop(self) -> None:
         if self.kind == "sqlite":
             for suffix in ("", "-wal", "-shm"):
@@ -219,6 +233,7 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
     span = DAYS * 86400
     weights = [1 / (n**0.8) for n in range(1, LINKS + 1)]  # a few posts go viral, most do not
     for target in targets:
+        target.make_partitions(start, now)
         target.copy("links", LINK_COLUMNS, links(now))
         target.copy(
             "link_tags", ["link_id", "tag"], [(n, f"tag-{n % 25}") for n in range(1, LINKS + 1)]
@@ -330,8 +345,6 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
 
 
 async def rebuild_rollup(url: str) -> float:
-    from tracker.db.engine import create_engine, create_sessionmaker
-
     engine = create_engine(url)
     started = time.perf_counter()
     async with create_sessionmaker(engine)() as session, session.begin():

@@ -47,6 +47,44 @@ class TestMigrations:
         gaps = asyncio.run(_run(clean_database, "SELECT external_id, ms_to_order FROM orders"))
         assert sorted(gaps) == [("credited", 90_002), ("uncredited", None)]
 
+    def test_clicks_by_month_keep_every_row(self, clean_database: str) -> None:
+        """The partitioning migration on a populated database: every click kept, an order
+        still names its click, and the click is still found by its id."""
+        _upgrade_from("6f2b8d4c0e53", clean_database, _CLICKS_OVER_THREE_MONTHS)
+        clicks = asyncio.run(_run(clean_database, "SELECT id, clicked_at FROM clicks"))
+        assert sorted(click_id for click_id, _ in clicks) == ["aug", "oct", "sep-1", "sep-2"]
+        (order,) = asyncio.run(_run(clean_database, "SELECT attributed_click_id FROM orders"))
+        assert order == ("sep-1",)
+        if dialect_of(clean_database) == "postgresql":
+            months = asyncio.run(
+                _run(
+                    clean_database,
+                    "SELECT c.relname, count(*) OVER () FROM pg_inherits"
+                    " JOIN pg_class c ON c.oid = inhrelid JOIN pg_class p ON p.oid = inhparent"
+                    " WHERE p.relname = 'clicks' ORDER BY 1",
+                )
+            )
+            names = [name for name, _ in months]
+            assert names[:3] == ["clicks_y2026m08", "clicks_y2026m09", "clicks_y2026m10"]
+            found = asyncio.run(_run(clean_database, "SELECT count(*) FROM clicks_y2026m09"))
+            assert found == [(2,)]
+
+
+_CLICKS_OVER_THREE_MONTHS = """
+INSERT INTO links (slug, url, redirect_status, disabled, created_at, updated_at, clicks_reserved)
+VALUES ('m', 'https://shop.example.com/', 302, false, '2026-08-01 00:00:00',
+        '2026-08-01 00:00:00', 0);
+INSERT INTO clicks (id, link_id, clicked_at, device_type, is_bot, visitor_hash)
+VALUES ('aug', 1, '2026-08-31 23:59:59', 'mobile', false, 'v'),
+       ('sep-1', 1, '2026-09-01 00:00:00', 'mobile', false, 'v'),
+       ('sep-2', 1, '2026-09-30 12:00:00', 'desktop', true, 'w'),
+       ('oct', 1, '2026-10-15 08:00:00', 'mobile', false, 'v');
+INSERT INTO orders (platform, shop, external_id, amount_minor, currency, status, occurred_at,
+                    is_test, attribution, attributed_click_id, link_id, created_at, updated_at)
+VALUES ('generic', 's', 'o1', 100, 'EUR', 'paid', '2026-09-01 01:00:00', false, 'click',
+        'sep-1', 1, '2026-09-01 01:00:00', '2026-09-01 01:00:00')
+"""
+
 
 class TestScrubbedBodies:
     def test_bodies_stored_before_keep_no_one(self, clean_database: str) -> None:

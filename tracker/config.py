@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         description="process: `tracker serve` runs the click writer as a process of its own; "
         "thread: on a thread of each serving process",
     )
+    click_retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36_500,
+        description="days raw clicks are kept (default: all); rollups, orders and reports "
+        "over older periods stay",
+    )
     click_writer_nice: int = Field(
         10, ge=0, le=19, description="how much lower the writer process's CPU priority is"
     )

@@ -112,7 +112,13 @@ class LinkTag(Base):
 
 
 class Click(Base):
-    """One GET of a live short link. Holds a visitor hash, never an IP address."""
+    """One GET of a live short link. Holds a visitor hash, never an IP address.
+
+    On PostgreSQL the table is partitioned by month of `clicked_at`, and its
+    primary key is (id, clicked_at), as a partitioned table's must hold the
+    partition key: a replayed click has both the same, so it is still found
+    and skipped. The migrations make it so (the ORM knows the id alone).
+    """
 
     __tablename__ = "clicks"
     __table_args__ = (
@@ -230,7 +236,8 @@ class Order(Base):
     click_id: Mapped[str | None] = mapped_column(String(64), index=True)
     landing_url: Mapped[str | None] = mapped_column(String(2048))
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id"))
-    attributed_click_id: Mapped[str | None] = mapped_column(ForeignKey("clicks.id"))
+    # The click's id without a foreign key: retention may remove the click, the order stays.
+    attributed_click_id: Mapped[str | None] = mapped_column(String(32))
     attribution: Mapped[str] = mapped_column(String(10), default="none")
     # Click to order in whole milliseconds, kept when rule 1 credits the click: medians never
     # join the clicks table, and integers travel from SQLite as text and back cheaply.

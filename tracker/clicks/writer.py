@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracker.clicks import bulk, journal, rollup
+from tracker.clicks import bulk, journal, retention, rollup
 from tracker.clicks.figures import Figures
 from tracker.clicks.record import ClickRecord
 from tracker.config import Settings
@@ -61,7 +61,12 @@ async def write_records(
     still safe, and what it does must catch up another way (`tracker
     reattribute` for orders).
     """
-    rows = bulk.click_rows(records, dialect_of(engine) == "postgresql")
+    postgres = dialect_of(engine) == "postgresql"
+    if postgres:
+        await retention.ensure_partitions(
+            engine, retention.months_of(record.clicked_at_us for record in records)
+        )
+    rows = bulk.click_rows(records, postgres)
     # Core statements on a connection: the ORM's bulk machinery costs more than the insert.
     async with engine.begin() as connection:
         inserted = await bulk.insert_clicks(connection, rows)
@@ -118,6 +123,14 @@ class ClickWriter:
             self._figures.publish()
             if started is not None:
                 started()
+            days = self._settings.click_retention_days
+            pruning = (
+                None
+                if days is None
+                else asyncio.create_task(
+                    retention.keep_pruning(self._engine, days), name="click-retention"
+                )
+            )
             try:
                 await self._loop_until(stopping, orphaned)
                 try:
@@ -125,6 +138,9 @@ class ClickWriter:
                 except DATABASE_ERRORS as exc:
                     log.error("database unavailable at shutdown; clicks stay journaled: %s", exc)
             finally:
+                if pruning is not None:
+                    pruning.cancel()
+                    await asyncio.gather(pruning, return_exceptions=True)
                 self._figures.publish()
                 await self._engine.dispose()
 

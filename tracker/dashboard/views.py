@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -178,6 +178,7 @@ class LinkFigures:
     referrers: list[Row]
     devices: list[Row]
     countries: list[Row]
+    raw_clicks_from: datetime | None  # referrers, devices, countries: past retention before it
 
 
 async def link_figures(
@@ -198,4 +199,5 @@ async def link_figures(
         referrers=referrers.rows[:10],
         devices=devices.rows[:10],
         countries=countries.rows[:10],
+        raw_clicks_from=referrers.raw_clicks_from,
     )

@@ -62,7 +62,7 @@ class LinkCache:
         self._click_id_param = click_id_param
         self._entries: dict[str, tuple[float, CachedLink | None]] = {}
         # Lookups under way, by slug, with the version they began under.
-        self._loading: dict[str, tuple[int, asyncio.Future[CachedLink | None]]] = {}
+        self._loading: dict[str, tuple[int, asyncio.Task[CachedLink | None]]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
         self._version = 0  # bumped by forget(): reloads begun before a change are not stored
 
@@ -143,9 +143,10 @@ class LinkCache:
         self._entries = {slug: (0.0, link) for slug, (_, link) in self._entries.items()}
 
     async def close(self) -> None:
-        for task in list(self._refreshing):
+        tasks = [*self._refreshing, *(task for _, task in self._loading.values())]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._refreshing, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._saver is not None:
             self._saver.cancel()
             await asyncio.gather(self._saver, return_exceptions=True)
@@ -201,25 +202,24 @@ class LinkCache:
 
     async def _load_once(self, slug: str) -> CachedLink | None:
         """One database lookup per slug at a time, however many clicks wait on it; one begun
-        before a change is not joined."""
+        before a change is not joined. The lookup is a task of its own: a waiter whose
+        client went away (its request cancelled) does not cancel it for the others."""
         pending = self._loading.get(slug)
-        if pending is not None and pending[0] == self._version:
-            return await asyncio.shield(pending[1])
-        future: asyncio.Future[CachedLink | None] = asyncio.get_running_loop().create_future()
-        self._loading[slug] = (self._version, future)
-        try:
-            with LINK_LOOKUP_SECONDS.time():
-                link = await asyncio.wait_for(self._load(slug), LOAD_TIMEOUT)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters, if any, get it too
-            raise
-        else:
-            future.set_result(link)
-            return link
-        finally:
-            if self._loading.get(slug, (0, None))[1] is future:
-                del self._loading[slug]
+        if pending is None or pending[0] != self._version:
+            task = asyncio.create_task(self._timed_load(slug))
+            pending = self._loading[slug] = (self._version, task)
+            task.add_done_callback(lambda done: self._loaded(slug, done))
+        return await asyncio.shield(pending[1])
+
+    def _loaded(self, slug: str, task: asyncio.Task[CachedLink | None]) -> None:
+        if self._loading.get(slug, (0, None))[1] is task:
+            del self._loading[slug]
+        if not task.cancelled():
+            task.exception()  # retrieved: a lookup whose waiters all went away is not an error
+
+    async def _timed_load(self, slug: str) -> CachedLink | None:
+        with LINK_LOOKUP_SECONDS.time():
+            return await asyncio.wait_for(self._load(slug), LOAD_TIMEOUT)
 
     async def _load(self, slug: str) -> CachedLink | None:
         async with self._sessionmaker() as session:

@@ -78,6 +78,7 @@ class Scope:
     include_test_orders: bool = False
     rollup_zone: str = "UTC"
     open_end: bool = False  # `to` was not given: the range runs to now
+    raw_clicks_from: datetime | None = None  # retention's horizon, if raw clicks are let go
     link: str | None = None
     utm_source: str | None = None
     utm_medium: str | None = None
@@ -87,6 +88,13 @@ class Scope:
     @property
     def filters_links(self) -> bool:
         return any((self.link, self.utm_source, self.utm_medium, self.utm_campaign, self.tag))
+
+    @property
+    def past_retention(self) -> bool:
+        """Whether the report needs raw clicks older than retention keeps: those grouped by
+        a click's own column, or cut in a time zone the daily rollup was not cut in."""
+        reads_raw = self.group_by in CLICK_COLUMNS or self.zone.key != self.rollup_zone
+        return reads_raw and self.raw_clicks_from is not None and self.start < self.raw_clicks_from
 
     @property
     def first_day(self) -> date:

@@ -58,6 +58,14 @@ class Report(BaseModel):
     group_by: Dimension | None
     rows: list[Row] = Field(description="time rows in time order, others by net revenue")
     totals: Metrics
+    raw_clicks_from: datetime | None = Field(
+        None,
+        description="set when the report needed raw clicks (grouped by referrer, device, "
+        "browser, os or country, or cut in a time zone other than TRACKER_REPORT_TIMEZONE) "
+        "and its period starts before TRACKER_CLICK_RETENTION_DAYS keeps them: its clicks "
+        "are counted from this instant on, older ones being past retention; orders, revenue "
+        "and spend cover the whole period",
+    )
 
 
 class DayPoint(BaseModel):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker import clock, money, timebuckets
+from tracker.clicks import retention
 from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db.engine import Dialect
@@ -215,6 +216,7 @@ async def report(session: AsyncSession, scope: Scope) -> Report:
         group_by=scope.group_by,
         rows=rows,
         totals=Metrics(**_fields(total)),
+        raw_clicks_from=scope.raw_clicks_from if scope.past_retention else None,
     )
 
 
@@ -255,5 +257,10 @@ def scope_for(
         settings.accept_test_orders,
         settings.report_timezone,
         open_end=end is None,
+        raw_clicks_from=(
+            None
+            if settings.click_retention_days is None
+            else retention.horizon(settings.click_retention_days)
+        ),
         **filters,
     )
