@@ -3,8 +3,8 @@ database before they are redirected.
 
 `links.clicks_reserved` counts the human clicks some process was allowed to
 redirect, never more than `max_clicks`. A process reserves a block of them in
-one short transaction (a sixteenth of what is left, 1 to 64) and spends it
-from memory, reserving the next block when a quarter of this one is left: a
+one short transaction (a sixteenth of what is left, 1 to 1,024) and spends it
+from memory, reserving the next block when half of this one is left: a
 redirect waits on the database only when its process's block is spent, which
 for the last 32 clicks of a limit means each time. Links without a limit
 never come here. A process may hold clicks it has not spent while another
@@ -23,8 +23,9 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.db.engine import DATABASE_ERRORS
@@ -33,7 +34,7 @@ from tracker.redirect.link import CachedLink
 
 log = logging.getLogger(__name__)
 
-BLOCK_MAX = 64
+BLOCK_MAX = 1024  # a hot link reserves every thousand clicks, not every few dozen
 BLOCK_SHARE = 16  # of what is left in the database: several hosts still each get some
 TIMEOUT_SECONDS = 5.0
 RECHECK_SECONDS = 1.0  # a used-up link is asked about again: a stopping host may return clicks
@@ -45,14 +46,22 @@ class _Allowance:
     left: int = 0
     block: int = 0
     used_up_at: float | None = None  # when the database last said that nothing is left
-    reserving: asyncio.Task[bool] | None = field(default=None, repr=False)
+    reserving: asyncio.Future[bool] | None = field(default=None, repr=False)  # its round
 
 
 class ClickAllowances:
+    """Reservations go in rounds: every link that needs a block while one round is in the
+    database joins the next, which asks for all of them in one transaction. On SQLite,
+    whose writes take turns with the click writer's batches, a thousand limited links
+    starting at once cost a few transactions, not a thousand."""
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessionmaker
         self._links: dict[int, _Allowance] = {}
         self._returning: set[asyncio.Task[None]] = set()
+        self._asking: dict[int, _Allowance] = {}  # the next round's links
+        self._next_round: asyncio.Future[bool] | None = None
+        self._rounds: asyncio.Task[None] | None = None
 
     def used_up(self, link: CachedLink) -> bool:
         """Whether the database said, within the last second, that no click is left."""
@@ -76,26 +85,19 @@ class ClickAllowances:
         while allowance.left == 0:  # clicks waiting together may spend a block before this one
             if self._said_used_up(allowance):
                 return False
-            if allowance.reserving is None:
-                allowance.reserving = asyncio.create_task(self._reserve(link.id, allowance))
-            if not await asyncio.shield(allowance.reserving):
+            if not await asyncio.shield(self._ask(link.id, allowance)):
                 return None
         allowance.left -= 1
         # Blocks of one (under 32 left) are not fetched ahead: a click held here is one that
         # another process cannot give while this one is not asked.
-        if (
-            allowance.block > 1
-            and allowance.left * 4 <= allowance.block
-            and not allowance.reserving
-        ):
-            allowance.reserving = asyncio.create_task(self._reserve(link.id, allowance))
+        if allowance.block > 1 and allowance.left * 2 <= allowance.block:
+            self._ask(link.id, allowance)
         return True
 
     async def close(self) -> None:
         """Return every unspent click, so that other processes may redirect them."""
-        for allowance in self._links.values():
-            if allowance.reserving is not None:
-                await asyncio.gather(allowance.reserving, return_exceptions=True)
+        if self._rounds is not None:
+            await asyncio.gather(self._rounds, return_exceptions=True)
         await asyncio.gather(*self._returning, return_exceptions=True)
         links, self._links = self._links, {}
         for link_id, allowance in links.items():
@@ -112,23 +114,49 @@ class ClickAllowances:
         allowance = self._links[link.id] = _Allowance(link.max_clicks)
         return allowance
 
-    async def _reserve(self, link_id: int, allowance: _Allowance) -> bool:
-        """Reserve the next block; False if the database could not be asked."""
+    def _ask(self, link_id: int, allowance: _Allowance) -> asyncio.Future[bool]:
+        """The round that brings ``allowance`` its next block: the one it is in, or the next."""
+        if allowance.reserving is not None:
+            return allowance.reserving
+        if self._next_round is None:
+            self._next_round = asyncio.get_running_loop().create_future()
+        self._asking[link_id] = allowance
+        allowance.reserving = self._next_round
+        if self._rounds is None or self._rounds.done():
+            self._rounds = asyncio.create_task(self._run_rounds(), name="click-reservations")
+        return self._next_round
+
+    async def _run_rounds(self) -> None:
+        while self._asking:
+            asking, self._asking = self._asking, {}
+            outcome, self._next_round = self._next_round, None
+            assert outcome is not None
+            asked = False
+            try:
+                asked = await self._reserve(asking)
+            finally:  # whatever happens, the clicks waiting on the round learn its outcome
+                for allowance in asking.values():
+                    allowance.reserving = None
+                outcome.set_result(asked)
+
+    async def _reserve(self, asking: dict[int, _Allowance]) -> bool:
+        """A block for each link asking, in one transaction; False if the database could not
+        be asked."""
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):
                 async with self._sessions() as session, session.begin():
-                    granted = await _reserve_block(session, link_id)
+                    granted = await _reserve_blocks(session, list(asking))
         except DATABASE_ERRORS as exc:
-            log.warning("clicks of a limited link not reserved: %s", exc)
+            log.warning("clicks of %d limited links not reserved: %s", len(asking), exc)
             return False
-        finally:
-            allowance.reserving = None
-        if self._links.get(link_id) is not allowance:  # the limit changed meanwhile
-            await self._return(link_id, granted)
-            return True
-        allowance.left += granted
-        allowance.block = granted
-        allowance.used_up_at = None if granted else time.monotonic()
+        for link_id, allowance in asking.items():
+            got = granted.get(link_id, 0)
+            if self._links.get(link_id) is not allowance:  # the limit changed meanwhile
+                await self._return(link_id, got)
+                continue
+            allowance.left += got
+            allowance.block = got
+            allowance.used_up_at = None if got else time.monotonic()
         return True
 
     async def _return(self, link_id: int, clicks: int) -> None:
@@ -139,28 +167,35 @@ class ClickAllowances:
                 await session.execute(
                     update(Link)
                     .where(Link.id == link_id, Link.clicks_reserved >= clicks)
-                    .values(clicks_reserved=Link.clicks_reserved - clicks)
+                    .values(
+                        clicks_reserved=Link.clicks_reserved - clicks, updated_at=Link.updated_at
+                    )
                 )
         except DATABASE_ERRORS as exc:
             log.warning("%d reserved clicks of a limited link not returned: %s", clicks, exc)
 
 
-async def _reserve_block(session: AsyncSession, link_id: int) -> int:
-    """Reserve up to a block of the link's clicks; how many were granted."""
-    row = (
-        await session.execute(
-            select(Link.max_clicks, Link.clicks_reserved)
-            .where(Link.id == link_id)
-            .with_for_update()
-        )
-    ).one_or_none()
-    if row is None:
-        return 0
-    limit, reserved = row
-    if limit is None or limit <= reserved:
-        return 0
-    block = max(1, min(BLOCK_MAX, (limit - reserved) // BLOCK_SHARE))
-    await session.execute(
-        update(Link).where(Link.id == link_id).values(clicks_reserved=Link.clicks_reserved + block)
+async def _reserve_blocks(session: AsyncSession, link_ids: list[int]) -> dict[int, int]:
+    """Reserve up to a block of each link's clicks; how many each was granted."""
+    rows = await session.execute(
+        select(Link.id, Link.max_clicks, Link.clicks_reserved)
+        .where(Link.id.in_(link_ids))
+        .order_by(Link.id)  # rows locked in one order: two hosts never wait on each other
+        .with_for_update()
     )
-    return block
+    granted: dict[int, int] = {}
+    reserved: list[dict[str, int]] = []
+    for link_id, limit, already in rows:
+        if limit is None or limit <= already:
+            continue
+        granted[link_id] = max(1, min(BLOCK_MAX, (limit - already) // BLOCK_SHARE))
+        reserved.append({"link": link_id, "reserved": already + granted[link_id]})
+    if reserved:  # each to the value read under the lock above; not an edit: updated_at stays
+        links = cast(Table, Link.__table__)
+        await session.execute(
+            update(links)
+            .where(links.c.id == bindparam("link"))
+            .values(clicks_reserved=bindparam("reserved"), updated_at=links.c.updated_at),
+            reserved,
+        )
+    return granted
