@@ -55,7 +55,7 @@ class TestProbes:
                 assert (await http.get("/readyz/database")).status_code == 503
                 assert "tracker_database_up 0.0" in (await http.get("/metrics")).text
                 headers = {"Authorization": "Bearer trk_any"}
-                with caplog.at_level("WARNING", logger="tracker.errors"):
+                with caplog.at_level("WARNING", logger="tracker.server.error_handlers"):
                     for path in ("/api/links", "/api/stats"):
                         answer = await http.get(path, headers=headers)
                         assert (answer.status_code, answer.headers["retry-after"]) == (503, "5")
@@ -63,7 +63,7 @@ class TestProbes:
                         http, "orders/create", platforms.payload("shopify_order")
                     )
                     assert signed.status_code == 503 and signed.headers["retry-after"] == "5"
-        lines = [r for r in caplog.records if r.name == "tracker.errors"]
+        lines = [r for r in caplog.records if r.name == "tracker.server.error_handlers"]
         assert len(lines) == 3 and all(record.exc_info is None for record in lines)
 
     async def test_a_redirector_that_holds_its_links_stays_ready_through_an_outage(

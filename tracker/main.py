@@ -15,13 +15,13 @@ from tracker.clicks import visitor
 from tracker.clicks.router import router as clicks_router
 from tracker.config import Settings, get_settings
 from tracker.dashboard.router import router as dashboard_router
-from tracker.errors import install_error_handlers
 from tracker.links.router import router as links_router
 from tracker.orders.registry import PLATFORMS
 from tracker.orders.router import webhooks_router
 from tracker.reports.router import router as reports_router
 from tracker.server import operations
 from tracker.server.dispatch import TrackerApp
+from tracker.server.error_handlers import install_error_handlers
 from tracker.server.runtime import Runtime
 from tracker.spend.router import router as spend_router
 

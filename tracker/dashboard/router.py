@@ -27,14 +27,13 @@ from tracker import money
 from tracker.auth import find_live_key
 from tracker.clock import utcnow
 from tracker.clock import zone as time_zone
-from tracker.config import SettingsDep
 from tracker.dashboard import charts, periods
 from tracker.dashboard import session as visits
 from tracker.dashboard.periods import PRESETS, Period, Preset
 from tracker.dashboard.views import link_figures, main_currency, money_text, overview
 from tracker.dashboard.views import scope as report_scope
 from tracker.db.engine import DATABASE_ERRORS
-from tracker.db.session import SessionDep
+from tracker.db.session import SessionDep, SettingsDep
 from tracker.errors import RETRY_AFTER_SECONDS, Forbidden, NotFound, TrackerError
 from tracker.links import qr
 from tracker.links import repository as links_repository

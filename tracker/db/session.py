@@ -1,4 +1,9 @@
-"""The request owns the transaction: one session per request, committed before the answer."""
+"""What a request's handlers are given: its session, which owns the transaction (committed
+before the answer), and the settings the app was made with.
+
+Kept apart from `tracker.config` so that processes without a web app (the
+click writer, the command line) never import FastAPI.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tracker.config import Settings
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -24,3 +31,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def _app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_app_settings)]
+"""The settings the app was created with (tests create apps with their own)."""

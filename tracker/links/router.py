@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from tracker.auth import API_RESPONSES, AdminKeyDep, ApiKeyDep
-from tracker.config import Settings, SettingsDep
-from tracker.db.session import SessionDep
+from tracker.config import Settings
+from tracker.db.session import SessionDep, SettingsDep
 from tracker.links import qr
 from tracker.links import service as links_service
 from tracker.links.changes import LinkChangesDep

@@ -7,8 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from tracker.config import SettingsDep
-from tracker.db.session import SessionDep
+from tracker.db.session import SessionDep, SettingsDep
 from tracker.orders import intake
 from tracker.orders.intake import Receipt
 from tracker.orders.platform import Platform

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from tracker.auth import API_RESPONSES, ApiKeyDep
-from tracker.config import SettingsDep
 from tracker.db.engine import dialect_of
-from tracker.db.session import SessionDep
+from tracker.db.session import SessionDep, SettingsDep
 from tracker.links import service as links_service
 from tracker.reports import export, service
 from tracker.reports.queries import Dimension, Scope
