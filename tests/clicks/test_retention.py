@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from tests import factories, platforms
 from tests.conftest import empty_database
+from tests.dashboard.test_router import _sign_in
 from tracker.clicks import retention
 from tracker.config import Settings
 from tracker.main import create_app
@@ -88,6 +89,23 @@ class TestRetention:
             assert sum(row["clicks"] for row in body["rows"]) == 2
             recent = {"from": "2026-10-20", "to": "2026-11-20", "group_by": "referrer"}
             assert (await api.get("/api/stats", params=recent)).json()["raw_clicks_from"] is None
+
+    async def test_the_dashboard_says_from_when_it_counts_raw_clicks(
+        self, retaining: TrackerApp
+    ) -> None:
+        async with factories.api_client(retaining) as api:
+            await _shop(retaining, api)
+        transport = httpx.ASGITransport(app=retaining, client=("203.0.113.20", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="https://go.test") as browser:
+            key = await factories.create_api_key(retaining, "owner")
+            assert (await _sign_in(browser, key)).status_code == 303
+            old = {"period": "custom", "from": "2026-06-01", "to": "2026-11-19"}
+            link_page = await browser.get("/dashboard/links/old", params=old | {"tz": "UTC"})
+            assert "count the clicks from 2026-10-11 on" in link_page.text
+            berlin = await browser.get("/dashboard", params=old | {"tz": "Europe/Berlin"})
+            assert "Clicks are counted from 2026-10-11 on" in berlin.text
+            utc = await browser.get("/dashboard", params=old | {"tz": "UTC"})
+            assert "Clicks are counted from" not in utc.text  # the rollup's own zone
 
     async def test_the_writer_prunes_when_it_starts(
         self, clock: time_machine.Traveller, app: TrackerApp, api: httpx.AsyncClient,

@@ -46,6 +46,7 @@ class Overview:
     days: list[Row]
     main_currency: str | None
     titles: dict[str, str]  # of the top links, by slug
+    raw_clicks_from: datetime | None  # another zone than the rollup's, past retention before it
 
 
 def scope(
@@ -156,6 +157,7 @@ async def overview(
         ),
         days=zero_filled(days, period),
         main_currency=currency,
+        raw_clicks_from=by_link.raw_clicks_from,
     )
 
 
