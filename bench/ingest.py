@@ -200,7 +200,7 @@ def main() -> None:
                     asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     baseline = runs[0].rate
     print(f"\n{os.cpu_count()} cores; {args.clicks:,} clicks over {args.links:,} links per run; "
-          "writers at the defaults (TRACKER_CLICK_BATCH_SIZE and the rest)")  # fmt: skip
+          "writers at the defaults")  # fmt: skip
     print(
         f"{'':<26} {'clicks/s':>9} {'ratio':>6} {'clicks':>8} {'writer µs/click':>16} {'PostgreSQL µs/click':>20}"
     )

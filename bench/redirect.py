@@ -35,7 +35,6 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import asyncpg
 
@@ -214,23 +213,10 @@ def measure(
     setup=None,
     count=None,
 ) -> Run:  # type: ignore[no-untyped-def]
-    # Its log to a file: a pipe nobody reads fills up and stops the server mid-setup.
-    with tempfile.TemporaryFile() as log:
-        return _measure(name, command, env, port, args, script, log, setup, count)
-
-
-def _measure(  # type: ignore[no-untyped-def]
-    name: str,
-    command: list[str],
-    env: dict[str, str],
-    port: int,
-    args: argparse.Namespace,
-    script: Path,
-    log: IO[bytes],
-    setup=None,
-    count=None,
-) -> Run:
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    # Nobody reads its log: a pipe would fill up and stop the server mid-setup.
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_up(port)
