@@ -11,10 +11,8 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
 
 from tests import factories, platforms, servers
-from tracker.db.engine import create_engine
 
 
 class TestRestartDuringAnOutage:
@@ -54,16 +52,6 @@ class TestRestartDuringAnOutage:
                 return await servers.count_clicks(clean_database) == 3
 
             await factories.eventually(all_written, seconds=30)
-
-
-async def _orders(database_url: str) -> list[str]:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            rows = await connection.execute(text("SELECT external_id FROM orders"))
-            return [row[0] for row in rows]
-    finally:
-        await engine.dispose()
 
 
 class TestPostgresOutage:
@@ -124,4 +112,5 @@ class TestPostgresOutage:
             await factories.eventually(caught_up, seconds=60)
         assert answered == 300
         assert accepted == {"up-1", "up-2", "back-1", "back-2"}
-        assert sorted(await _orders(database.url)) == sorted(accepted)
+        orders = await servers.rows(database.url, "SELECT external_id FROM orders")
+        assert sorted(row[0] for row in orders) == sorted(accepted)

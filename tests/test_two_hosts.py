@@ -17,10 +17,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from sqlalchemy import text
 
 from tests import factories, platforms, servers
-from tracker.db.engine import create_engine
 
 
 @dataclass(frozen=True)
@@ -85,23 +83,14 @@ async def _people(http: httpx.AsyncClient, slug: str, count: int) -> list[int]:
 
 
 async def _scalar(database_url: str, query: str) -> int:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            return int((await connection.execute(text(query))).scalar_one() or 0)
-    finally:
-        await engine.dispose()
+    ((value,),) = await servers.rows(database_url, query)
+    return int(value or 0)
 
 
 async def _click_ids(database_url: str, slug: str) -> set[str]:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            query = "SELECT clicks.id FROM clicks JOIN links ON links.id = clicks.link_id" \
-                    " WHERE links.slug = :slug"  # fmt: skip
-            return {row[0] for row in await connection.execute(text(query), {"slug": slug})}
-    finally:
-        await engine.dispose()
+    query = "SELECT clicks.id FROM clicks JOIN links ON links.id = clicks.link_id" \
+            " WHERE links.slug = :slug"  # fmt: skip
+    return {row[0] for row in await servers.rows(database_url, query, slug=slug)}
 
 
 class TestTwoHosts:

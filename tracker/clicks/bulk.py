@@ -19,7 +19,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.clicks.record import ClickRecord
-from tracker.clicks.visitor import MAX_REFERRER, MAX_USER_AGENT, read_user_agent, referrer_host
+from tracker.clicks.visitor import (
+    MAX_REFERRER,
+    MAX_USER_AGENT,
+    is_program,
+    read_user_agent,
+    referrer_host,
+)
 from tracker.clock import from_unix_micros
 from tracker.db.engine import dialect_of
 
@@ -71,7 +77,7 @@ def click_rows(records: Iterable[ClickRecord], postgres: bool) -> list[tuple[Any
         referrer = record.referrer[:MAX_REFERRER] if record.referrer else None
         is_bot = record.is_bot
         if is_bot is None:
-            is_bot = parsed.is_bot or record.bot_signal is not None
+            is_bot = is_program(parsed, record.bot_signal)
         rows.append(
             (
                 record.id, record.link_id, stamp(record.clicked_at_us), referrer_host(referrer),

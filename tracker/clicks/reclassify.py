@@ -22,7 +22,7 @@ from sqlalchemy import Row, and_, delete, distinct, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.clicks import bulk, rollup
-from tracker.clicks.visitor import read_user_agent
+from tracker.clicks.visitor import is_program, read_user_agent
 from tracker.clock import as_utc, unix_micros
 from tracker.models import Click, ClickDay, VisitorDay
 
@@ -78,7 +78,7 @@ async def _apply(
     changes = []
     for row in rows:
         info = read_user_agent(row.user_agent or "")
-        is_bot = info.is_bot or row.bot_signal is not None
+        is_bot = is_program(info, row.bot_signal)
         if is_bot == row.is_bot:
             continue
         minute = unix_micros(as_utc(row.clicked_at)) // 60_000_000

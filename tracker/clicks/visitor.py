@@ -31,6 +31,12 @@ class UserAgentInfo:
     rule: str | None = None  # what made it a bot: `tracker ua` shows it
 
 
+def is_program(info: UserAgentInfo, bot_signal: str | None) -> bool:
+    """A click's bot flag, judged alike at the redirect, by the writer and by `tracker bots
+    reclassify`: its user agent says so, or its request's headers do (bots.NO_LANGUAGE)."""
+    return info.is_bot or bot_signal is not None
+
+
 def _family(value: str | None) -> str | None:
     return None if value in (None, "Other") else value
 

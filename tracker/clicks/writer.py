@@ -124,13 +124,9 @@ class ClickWriter:
             if started is not None:
                 started()
             days = self._settings.click_retention_days
-            pruning = (
-                None
-                if days is None
-                else asyncio.create_task(
-                    retention.keep_pruning(self._engine, days), name="click-retention"
-                )
-            )
+            pruning = None
+            if days is not None:
+                pruning = asyncio.create_task(retention.keep_pruning(self._engine, days))
             try:
                 await self._loop_until(stopping, orphaned)
                 try:

@@ -155,9 +155,10 @@ class RedirectHandler:
             record = self._click_record(scope, link, click_id, now_ns, query)
             if record is not None and record.is_bot is False:  # a person's, on a limited link
                 allowed = await self._allowances.take(link)
+                if allowed is None:  # none held here, and the database cannot be asked
+                    return await _page(send, scope, 503, extra=_RETRY)
                 if not allowed:
-                    status = 410 if allowed is False else 503
-                    return await _page(send, scope, status, extra=_RETRY if status == 503 else None)
+                    return await _page(send, scope, 410)
             if record is not None and self._write_now is not None:
                 await self._write_now(record)
             elif record is not None:
@@ -213,7 +214,7 @@ class RedirectHandler:
         signal = None if b"accept-language" in headers else bots.NO_LANGUAGE
         is_bot = None  # judged by the writer, unless the link counts its people now
         if link.max_clicks is not None:
-            is_bot = signal is not None or visitor.read_user_agent(user_agent).is_bot
+            is_bot = visitor.is_program(visitor.read_user_agent(user_agent), signal)
         salt = self._salts.for_unix_day(now_ns // NANOSECONDS_A_DAY)
         return ClickRecord(
             click_id,
