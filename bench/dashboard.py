@@ -16,8 +16,6 @@ import asyncio
 import re
 import sys
 import tempfile
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -71,12 +69,7 @@ def main() -> None:
         return
     targets = [report_bench.Target(kind, workdir) for kind in args.databases.split(",")]
     try:
-        started = time.perf_counter()
-        print(f"{args.clicks:,} clicks: loading", flush=True)
-        report_bench.load(targets, args.clicks, datetime.now(UTC))
-        print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
-        for target in targets:
-            asyncio.run(report_bench.rebuild_rollup(target.url))
+        report_bench.build(targets, args.clicks, report_bench.Shape())
         results = {t.kind: asyncio.run(time_pages(t.url, args.repeat, workdir)) for t in targets}
     finally:
         report_bench.release(targets, workdir, keep=args.keep)

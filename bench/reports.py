@@ -1,6 +1,7 @@
-"""Report latency at 1M and 10M clicks, on SQLite and PostgreSQL.
+"""Report latency at 1M and 10M clicks, or over a year of data, on SQLite and PostgreSQL.
 
     python bench/reports.py [--sizes 1000000,10000000] [--repeat 10] [--rounds 3] [--keep]
+    python bench/reports.py --year [--keep | --urls URL,URL]
 
 Bulk-loads 2,000 links, the clicks spread over 90 days (10 % bots), 1 % of
 them followed by an order (one in twenty refunded), and daily spend per
@@ -8,6 +9,11 @@ campaign; builds the daily rollup. Once every size is loaded, times the common
 questions through the real app (median of --repeat, after one warm-up), every
 database in turn for --rounds rounds, and prints the median of the rounds and
 how it grows from the smallest size to the largest.
+
+--year loads a shop that has run for a year: 20,000 links over 365 days, 20M
+clicks, about 200,000 orders, daily spend for 200 campaigns; and prints each
+question's median beside its target (PostgreSQL's; SQLite's is 2.5 times
+it), ending with one line: how many targets were met.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,9 +52,6 @@ from tracker.main import create_app
 POSTGRES_ADMIN = os.environ.get(
     "TRACKER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-LINKS = 2000
-CAMPAIGNS = 40
-DAYS = 90
 CHUNK = 250_000
 SOURCES = ["instagram", "facebook", "tiktok", "newsletter", "x", "linkedin", "pinterest", "youtube"]
 DEVICES = [
@@ -107,12 +111,47 @@ REFUND_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How many links share the clicks, over how many campaigns and days."""
+
+    links: int = 2000
+    campaigns: int = 40
+    days: int = 90
+
+
+YEAR = Shape(links=20_000, campaigns=200, days=365)
+YEAR_CLICKS = 20_000_000
+SQLITE_SLACK = 2.5  # SQLite's target is PostgreSQL's times this
+
+
+def year_questions(today: date) -> dict[str, tuple[str, float]]:
+    """The year's questions: path and PostgreSQL's target median in ms."""
+    year = f"from={today - timedelta(days=364)}&to={today}"
+    return {
+        "utm_campaign, 365 days": (f"/api/stats?group_by=utm_campaign&{year}", 150),
+        "month, 1 campaign, 365 days": (
+            f"/api/stats?group_by=month&utm_campaign=campaign-3&{year}",
+            100,
+        ),
+        "utm_source, 30 days": ("/api/stats?group_by=utm_source", 100),
+        "one link, 365 days": (f"/api/links/l00002/stats?{year}", 50),
+    }
+
+
 class Target:
     """One database being loaded: SQLite through sqlite3, PostgreSQL through COPY."""
 
-    def __init__(self, kind: str, workdir: Path) -> None:
+    def __init__(self, kind: str, workdir: Path, url: str | None = None) -> None:
         self.kind = kind
-        if kind == "sqlite":
+        self.seconds = 0.0  # spent storing rows
+        if url is not None:  # kept by an earlier --keep: brought up to the newest schema
+            self.url = url
+            if kind == "sqlite":
+                self.path = Path(url.split("///", 1)[1])
+            else:
+                self.name = url.rsplit("/", 1)[1]
+        elif kind == "sqlite":
             self.path = workdir / f"reports-{uuid.uuid4().hex[:6]}.db"
             self.url = f"sqlite+aiosqlite:///{self.path}"
         else:
@@ -124,7 +163,16 @@ class Target:
             )
         migrate.upgrade(self.url)
 
+    @classmethod
+    def kept(cls, url: str, workdir: Path) -> Target:
+        return cls("sqlite" if url.startswith("sqlite") else "postgresql", workdir, url)
+
     def copy(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        started = time.perf_counter()
+        self._store(table, columns, rows)
+        self.seconds += time.perf_counter() - started
+
+    def _store(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
         if self.kind == "sqlite":
             connection = sqlite3.connect(self.path)
             marks = ", ".join("?" * len(columns))
@@ -181,9 +229,9 @@ async def _admin(statement: str) -> None:
         await connection.close()
 
 
-def links(now: datetime) -> list[tuple[Any, ...]]:
+def links(now: datetime, shape: Shape) -> list[tuple[Any, ...]]:
     rows = []
-    for n in range(1, LINKS + 1):
+    for n in range(1, shape.links + 1):
         rows.append(
             (
                 n,
@@ -191,7 +239,7 @@ def links(now: datetime) -> list[tuple[Any, ...]]:
                 "https://shop.example.com/products/p?x=1",
                 SOURCES[n % len(SOURCES)],
                 "social",
-                f"campaign-{n % CAMPAIGNS}",
+                f"campaign-{n % shape.campaigns}",
                 None,
                 f"post-{n}",
                 None,
@@ -227,21 +275,20 @@ LINK_COLUMNS = [
 ]
 
 
-def load(targets: list[Target], clicks: int, now: datetime) -> None:
+def load(targets: list[Target], clicks: int, now: datetime, shape: Shape = Shape()) -> None:
     rng = random.Random(7)
-    start = now - timedelta(days=DAYS)
-    span = DAYS * 86400
-    weights = [1 / (n**0.8) for n in range(1, LINKS + 1)]  # a few posts go viral, most do not
+    start = now - timedelta(days=shape.days)
+    span = shape.days * 86400
+    every_link = range(1, shape.links + 1)
+    weights = [1 / (n**0.8) for n in every_link]  # a few posts go viral, most do not
     for target in targets:
         target.make_partitions(start, now)
-        target.copy("links", LINK_COLUMNS, links(now))
-        target.copy(
-            "link_tags", ["link_id", "tag"], [(n, f"tag-{n % 25}") for n in range(1, LINKS + 1)]
-        )
+        target.copy("links", LINK_COLUMNS, links(now, shape))
+        target.copy("link_tags", ["link_id", "tag"], [(n, f"tag-{n % 25}") for n in every_link])
     order_id = 0
     for offset in range(0, clicks, CHUNK):
         count = min(CHUNK, clicks - offset)
-        link_ids = rng.choices(range(1, LINKS + 1), weights=weights, k=count)
+        link_ids = rng.choices(every_link, weights=weights, k=count)
         rows, orders, refunds = [], [], []
         for n in range(count):
             at = start + timedelta(seconds=rng.random() * span)
@@ -313,8 +360,8 @@ def load(targets: list[Target], clicks: int, now: datetime) -> None:
             target.copy("refunds", REFUND_COLUMNS, refunds)
         print(f"  loaded {offset + count:,} clicks", flush=True)
     spend = []
-    for day in range(DAYS):
-        for campaign in range(CAMPAIGNS):
+    for day in range(shape.days):
+        for campaign in range(shape.campaigns):
             spend.append(
                 (
                     f"campaign:campaign-{campaign}",
@@ -378,13 +425,17 @@ async def running_app(url: str, workdir: Path) -> AsyncIterator[tuple[httpx.Asyn
             yield http, raw
 
 
-async def time_reports(url: str, repeat: int, workdir: Path) -> dict[str, float]:
-    today = datetime.now(UTC).date()
-    questions = {
+def ninety_day_questions(today: date) -> dict[str, str]:
+    return {
         "utm_source, 30 days": "/api/stats?group_by=utm_source",
         "day, 1 campaign, 90 days": f"/api/stats?group_by=day&utm_campaign=campaign-3&from={today - timedelta(days=89)}&to={today}",
         "one link's stats": "/api/links/l00002/stats",
     }
+
+
+async def time_reports(
+    url: str, repeat: int, workdir: Path, questions: dict[str, str]
+) -> dict[str, float]:
     medians = {}
     async with running_app(url, workdir) as (http, raw):
         http.headers["Authorization"] = f"Bearer {raw}"
@@ -417,6 +468,68 @@ def release(targets: list[Target], workdir: Path, *, keep: bool) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def build(targets: list[Target], clicks: int, shape: Shape) -> None:
+    """Load ``clicks`` into every target and build their rollups, saying how long each took."""
+    started = time.perf_counter()
+    print(f"{clicks:,} clicks over {shape.days} days: loading", flush=True)
+    load(targets, clicks, datetime.now(UTC), shape)
+    stored = ", ".join(f"{t.kind} {t.seconds:.0f} s" for t in targets)
+    print(f"  loaded in {time.perf_counter() - started:.0f} s (storing: {stored})", flush=True)
+    for target in targets:
+        seconds = asyncio.run(rebuild_rollup(target.url))
+        print(f"  {target.kind}: rollup built in {seconds:.1f} s", flush=True)
+
+
+def timed_rounds(
+    targets: dict[Any, Target], rounds: int, repeat: int, workdir: Path, questions: dict[str, str]
+) -> dict[Any, dict[str, float]]:
+    """Each question's median per target, taken as the median of ``rounds`` rounds.
+
+    This machine's speed drifts within minutes: every target is timed in each
+    round, so a slow spell falls on all of them.
+    """
+    found: dict[Any, list[dict[str, float]]] = {}
+    for turn in range(rounds):
+        for key, target in targets.items():
+            medians = asyncio.run(time_reports(target.url, repeat, workdir, questions))
+            found.setdefault(key, []).append(medians)
+            figures = "  ".join(f"{ms:7.1f}" for ms in medians.values())
+            print(f"  round {turn + 1}: {key}  {figures} ms", flush=True)
+    return {
+        key: {name: statistics.median(turn[name] for turn in turns) for name in questions}
+        for key, turns in found.items()
+    }
+
+
+def year(args: argparse.Namespace, workdir: Path) -> None:
+    """A year of data: every question's median beside its target, and how many were met."""
+    if args.urls:
+        targets = [Target.kept(url, workdir) for url in args.urls.split(",")]
+    else:
+        targets = [Target(kind, workdir) for kind in args.databases.split(",")]
+    try:
+        if not args.urls:
+            build(targets, YEAR_CLICKS, YEAR)
+        questions = year_questions(datetime.now(UTC).date())
+        paths = {name: path for name, (path, _target) in questions.items()}
+        results = timed_rounds(
+            {t.kind: t for t in targets}, args.rounds, args.repeat, workdir, paths
+        )
+    finally:
+        release(targets, workdir, keep=args.keep or bool(args.urls))
+    print()
+    print(f"{'database':<10} {'question':<28} {'median':>10} {'target':>10}")
+    met = 0
+    for kind, medians in results.items():
+        for name, (_path, target) in questions.items():
+            allowed = target * (SQLITE_SLACK if kind == "sqlite" else 1)
+            ok = medians[name] <= allowed
+            met += ok
+            mark = "met" if ok else f"missed by {medians[name] / allowed:.2f}x"
+            print(f"{kind:<10} {name:<28} {medians[name]:>7.1f} ms {allowed:>7.0f} ms  {mark}")
+    print(f"year: {met} of {len(results) * len(questions)} targets met")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000")
@@ -431,38 +544,25 @@ def main() -> None:
         default=3,
         help="time every database this many times in turn, once all are loaded",
     )
+    parser.add_argument("--year", action="store_true", help="a year of data, against targets")
+    parser.add_argument("--urls", help="with --year: time databases kept by an earlier --keep")
     args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="tracker-reports-"))
+    if args.year:
+        year(args, workdir)
+        return
     sizes = [int(size) for size in args.sizes.split(",")]
     kinds = args.databases.split(",")
-    workdir = Path(tempfile.mkdtemp(prefix="tracker-reports-"))
     loaded: dict[tuple[str, int], Target] = {}
-    rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
     try:
         for size in sizes:
-            now = datetime.now(UTC)
             targets = [Target(kind, workdir) for kind in kinds]
             loaded.update({(target.kind, size): target for target in targets})
-            started = time.perf_counter()
-            print(f"{size:,} clicks: loading", flush=True)
-            load(targets, size, now)
-            print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
-            for target in targets:
-                seconds = asyncio.run(rebuild_rollup(target.url))
-                print(f"  {target.kind}: rollup built in {seconds:.1f} s", flush=True)
-        # This machine's speed drifts within minutes: every size is timed in each round, so a
-        # slow spell falls on all of them, and each figure is the median of its rounds.
-        for turn in range(args.rounds):
-            for (kind, size), target in loaded.items():
-                medians = asyncio.run(time_reports(target.url, args.repeat, workdir))
-                rounds.setdefault((kind, size), []).append(medians)
-                figures = "  ".join(f"{ms:7.1f}" for ms in medians.values())
-                print(f"  round {turn + 1}: {kind:<10} {size:>12,}  {figures} ms", flush=True)
+            build(targets, size, Shape())
+        questions = ninety_day_questions(datetime.now(UTC).date())
+        results = timed_rounds(loaded, args.rounds, args.repeat, workdir, questions)
     finally:
         release(list(loaded.values()), workdir, keep=args.keep)
-    results = {
-        key: {name: statistics.median(turn[name] for turn in turns) for name in turns[0]}
-        for key, turns in rounds.items()
-    }
     print()
     print(
         f"{'database':<10} {'question':<26} "
@@ -470,7 +570,7 @@ def main() -> None:
         + "   growth"
     )
     for kind in kinds:
-        for name in results[(kind, sizes[0])]:
+        for name in questions:
             values = [results[(kind, size)][name] for size in sizes]
             growth = values[-1] / values[0] if values[0] else float("nan")
             print(
