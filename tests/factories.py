@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +16,7 @@ from tracker import auth
 from tracker.clicks.record import ClickRecord, Query
 from tracker.clock import unix_micros
 from tracker.db.types import Base
-from tracker.models import Click
+from tracker.models import Click, ClickDay, ClickMonth
 from tracker.server.dispatch import TrackerApp
 
 T = TypeVar("T")
@@ -128,3 +128,17 @@ async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float = 
 async def count(app: TrackerApp, model: type[Base]) -> int:
     async with app.runtime.sessionmaker() as session:
         return (await session.scalar(select(func.count()).select_from(model))) or 0
+
+
+async def assert_months_add_up(app: TrackerApp) -> None:
+    """`click_months` holds exactly `click_days` summed by month, and something to compare."""
+    by_month: dict[tuple[int, date], list[int]] = {}
+    for day in await rows_by(app, ClickDay):
+        month = by_month.setdefault((day.link_id, day.day.replace(day=1)), [0, 0, 0])
+        for n, count in enumerate((day.clicks, day.bot_clicks, day.unique_visitors)):
+            month[n] += count
+    stored = {
+        (row.link_id, row.month): [row.clicks, row.bot_clicks, row.unique_visitors]
+        for row in await rows_by(app, ClickMonth)
+    }
+    assert stored == by_month and stored

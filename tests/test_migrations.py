@@ -69,6 +69,27 @@ class TestMigrations:
             found = asyncio.run(_run(clean_database, "SELECT count(*) FROM clicks_y2026m09"))
             assert found == [(2,)]
 
+    def test_the_months_are_the_days_summed(self, clean_database: str) -> None:
+        _upgrade_from("7a3c9e5d1f64", clean_database, _DAYS_OVER_TWO_MONTHS)  # before click_months
+        months = asyncio.run(
+            _run(
+                clean_database,
+                "SELECT link_id, month, clicks, bot_clicks, unique_visitors FROM click_months",
+            )
+        )
+        assert sorted((link, str(month), *counts) for link, month, *counts in months) == [
+            (1, "2026-09-01", 7, 1, 5),
+            (1, "2026-10-01", 4, 0, 4),
+        ]
+
+
+_DAYS_OVER_TWO_MONTHS = """
+INSERT INTO links (slug, url, redirect_status, disabled, created_at, updated_at, clicks_reserved)
+VALUES ('m', 'https://shop.example.com/', 302, false, '2026-08-01 00:00:00',
+        '2026-08-01 00:00:00', 0);
+INSERT INTO click_days (link_id, day, clicks, bot_clicks, unique_visitors)
+VALUES (1, '2026-09-01', 3, 0, 2), (1, '2026-09-30', 4, 1, 3), (1, '2026-10-01', 4, 0, 4)
+"""
 
 _CLICKS_OVER_THREE_MONTHS = """
 INSERT INTO links (slug, url, redirect_status, disabled, created_at, updated_at, clicks_reserved)

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
+from sqlalchemy import delete
 
 from tests import factories
 from tests.test_cli import tracker
@@ -15,7 +17,7 @@ from tracker.config import Settings
 from tracker.db.engine import dialect_of
 from tracker.main import create_app
 from tracker.models import ClickDay, Link
-from tracker.reports import queries
+from tracker.reports import queries, service
 from tracker.reports.queries import Scope
 from tracker.server.dispatch import TrackerApp
 
@@ -29,21 +31,40 @@ MOMENTS = [
 ]
 
 
-async def _clicks(app: TrackerApp, api: httpx.AsyncClient, repeat: int = 1) -> None:
+SEASON = [  # edges of months and a turn of the year; a Berlin evening is the next day there
+    "2025-12-31T23:30:00+00:00",
+    "2026-01-01T00:10:00+00:00",
+    "2026-09-14T10:00:00+00:00",
+    "2026-09-15T12:00:00+00:00",
+    "2026-09-30T22:30:00+00:00",
+    "2026-10-01T08:00:00+00:00",
+    "2026-10-31T23:59:00+00:00",
+    *MOMENTS,
+]
+
+
+async def _clicks(
+    app: TrackerApp,
+    api: httpx.AsyncClient,
+    repeat: int = 1,
+    moments: list[str] = MOMENTS,
+    salted_in: ZoneInfo = ZoneInfo("UTC"),
+) -> None:
     await factories.create_link(api, slug="a", utm_source="ig", tags=["t"])
     await factories.create_link(api, slug="b", utm_source="fb")
     links = await factories.rows(app, Link)
     for _ in range(repeat):  # a replayed spool sends the same clicks again
-        for n, moment in enumerate(MOMENTS):
+        for n, moment in enumerate(moments):
+            at = datetime.fromisoformat(moment)
             for link in links:
                 app.runtime.journal.append(
                     factories.click_record(
                         f"c{n}-{link.id}",
                         link.id,
-                        datetime.fromisoformat(moment),
+                        at,
                         user_agent=factories.IPHONE if n % 3 else "curl/8.0",
                         # Hashes change with the day's salt, as real ones do.
-                        visitor_hash=f"{moment[:10]}-{n % 2}".rjust(32, "0"),
+                        visitor_hash=f"{at.astimezone(salted_in).date()}-{n % 2}".rjust(32, "0"),
                     )
                 )
         await factories.flush_clicks(app)
@@ -91,6 +112,7 @@ class TestRollup:
             (date(2026, 11, 21), 1, 0, 1),
             (date(2026, 11, 22), 1, 0, 1),
         ]
+        await factories.assert_months_add_up(app)
 
     async def test_whole_days_from_the_rollup_and_edges_from_raw_clicks_agree(
         self, app: TrackerApp, api: httpx.AsyncClient
@@ -152,6 +174,53 @@ class TestRollup:
             for r in await factories.rows_by(app, ClickDay)
         )
         assert after == before and len(after) == 8
+        await factories.assert_months_add_up(app)
+
+    @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+    async def test_whole_months_from_the_monthly_rollup_agree_with_the_raw_clicks(
+        self, settings: Settings, zone: str
+    ) -> None:
+        """Months, the days around them and the partial days at the edges, over a year's
+        turn, cut in the report's zone: every report the same as the raw clicks give, row
+        by row."""
+        app = create_app(settings.model_copy(update={"report_timezone": zone}))
+        local = ZoneInfo(zone)
+        ranges = [
+            ((2026, 9, 1), (2026, 12, 1)),  # months only
+            ((2026, 9, 15, 11), (2026, 11, 20, 9)),  # partial days, days, months, days
+            ((2025, 12, 1), (2026, 12, 1)),  # a year
+            ((2026, 10, 31), (2026, 12, 1)),  # a day and a month
+        ]
+        async with app.lifespan(), factories.api_client(app) as api:
+            await _clicks(app, api, moments=SEASON, salted_in=local)
+            await factories.assert_months_add_up(app)
+            async with app.runtime.sessionmaker() as session:
+                for since, until in ranges:
+                    start, end = datetime(*since, tzinfo=local), datetime(*until, tzinfo=local)
+                    for group_by in (None, "link", "utm_source", "tag", "day", "week", "month"):
+                        scope = _scope(app, start, end, zone, group_by)  # type: ignore[arg-type]
+                        rolled = await service.report(session, scope)
+                        raw = await service.report(session, replace(scope, rollup_zone="none"))
+                        assert rolled == raw, (start, end, group_by)
+                        assert rolled.totals.clicks + rolled.totals.bot_clicks > 0
+
+    async def test_a_report_of_whole_months_reads_the_monthly_rollup(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        """With October's days gone from `click_days`, October still counts: from its month."""
+        await _clicks(app, api, moments=SEASON)
+        october = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+        before, _raw = await _both(app, _scope(app, *october, "UTC", "link"))
+        async with app.runtime.sessionmaker() as session, session.begin():
+            await session.execute(
+                delete(ClickDay).where(
+                    ClickDay.day >= date(2026, 10, 1), ClickDay.day < date(2026, 11, 1)
+                )
+            )
+        after, raw = await _both(app, _scope(app, *october, "UTC", "link"))
+        assert after == before == raw and after
+        by_day, _raw = await _both(app, _scope(app, *october, "UTC", "day"))
+        assert by_day == {}  # days are read from days
 
 
 class TestLocalDay:

@@ -37,12 +37,9 @@ _PG_CLICK_TYPES = (
     "varchar", "bigint", "timestamptz", "varchar", "varchar", "varchar", "varchar",
     "varchar", "varchar", "boolean", "varchar", "varchar", "json", "varchar",
 )  # fmt: skip
-_CLICK_DAY_COLUMNS = ("link_id", "day", "clicks", "bot_clicks", "unique_visitors")
+_COUNTS = ("clicks", "bot_clicks", "unique_visitors")
 _NEW_IDS = "ON CONFLICT DO NOTHING RETURNING id"
 _NEW_VISITORS = "ON CONFLICT DO NOTHING RETURNING link_id, day"
-_ADD_TO_DAY = "ON CONFLICT (link_id, day) DO UPDATE SET " + ", ".join(
-    f"{column} = click_days.{column} + excluded.{column}" for column in _CLICK_DAY_COLUMNS[2:]
-)
 # SQLite allows 32766 bound parameters in one statement: 1024 rows of 14 columns fit.
 _SQLITE_ROWS = 1024
 
@@ -195,29 +192,41 @@ async def insert_visitors(
 async def add_click_days(
     connection: AsyncConnection, counts: list[tuple[int, date, int, int, int]]
 ) -> None:
-    """Add (link, day, clicks, bot clicks, new visitors) to the rollup, creating rows as needed.
+    """Add (link, day, clicks, bot clicks, new visitors) to the rollup, days and months,
+    creating rows as needed.
 
     The (link, day) pairs must be distinct, and sorted so that concurrent writers
     take their row locks in the same order and never deadlock.
     """
+    months: dict[tuple[int, date], list[int]] = {}
+    for link_id, day, *numbers in counts:
+        month = months.setdefault((link_id, day.replace(day=1)), [0, 0, 0])
+        for n, number in enumerate(numbers):
+            month[n] += number
+    await _add_counts(connection, "click_days", "day", counts)
+    await _add_counts(connection, "click_months", "month", [(*k, *v) for k, v in months.items()])
+
+
+async def _add_counts(
+    connection: AsyncConnection,
+    table: str,
+    period: str,
+    counts: list[tuple[int, date, int, int, int]] | list[tuple[Any, ...]],
+) -> None:
     if not counts:
         return
+    columns = ("link_id", period, *_COUNTS)
+    add = f"ON CONFLICT (link_id, {period}) DO UPDATE SET " + ", ".join(
+        f"{column} = {table}.{column} + excluded.{column}" for column in _COUNTS
+    )
     if dialect_of(connection) == "postgresql":
-        await _postgres_insert(
-            connection,
-            "click_days",
-            _CLICK_DAY_COLUMNS,
-            ("bigint", "date", "bigint", "bigint", "bigint"),
-            counts,
-            _ADD_TO_DAY,
-        )
+        types = ("bigint", "date", "bigint", "bigint", "bigint")
+        await _postgres_insert(connection, table, columns, types, counts, add)
         return
     rows = [(link, day.isoformat(), *numbers) for link, day, *numbers in counts]
-    await _sqlite_insert(
-        connection, "click_days", _CLICK_DAY_COLUMNS, rows, _ADD_TO_DAY, filler=_no_clicks
-    )
+    await _sqlite_insert(connection, table, columns, rows, add, filler=_no_clicks)
 
 
 def _no_clicks(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A rollup row that adds nothing to its (link, day)."""
+    """A rollup row that adds nothing to its (link, day) or (link, month)."""
     return (row[0], row[1], 0, 0, 0)

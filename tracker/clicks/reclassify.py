@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tracker.clicks import bulk, rollup
 from tracker.clicks.visitor import is_program, read_user_agent
 from tracker.clock import as_utc, unix_micros
-from tracker.models import Click, ClickDay, VisitorDay
+from tracker.models import Click, ClickDay, ClickMonth, VisitorDay
 
 BATCH = 2_000
 # id, link id, time, user agent, is_bot, visitor hash, bot signal
@@ -115,10 +115,13 @@ async def _recount_visitors(
     )
     count = select(func.count(distinct(Click.visitor_hash))).where(*human)
     uniques = (await session.execute(count)).scalar_one()
+    rolled_up = (ClickDay.link_id == link_id, ClickDay.day == day)
+    before = (await session.execute(select(ClickDay.unique_visitors).where(*rolled_up))).scalar()
+    await session.execute(update(ClickDay).where(*rolled_up).values(unique_visitors=uniques))
     await session.execute(
-        update(ClickDay)
-        .where(ClickDay.link_id == link_id, ClickDay.day == day)
-        .values(unique_visitors=uniques)
+        update(ClickMonth)
+        .where(ClickMonth.link_id == link_id, ClickMonth.month == day.replace(day=1))
+        .values(unique_visitors=ClickMonth.unique_visitors + uniques - (before or 0))
     )
     if day < today - timedelta(days=1):
         return  # visitor_days no longer holds this day (rollup.prune_visitors)

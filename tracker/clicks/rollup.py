@@ -22,7 +22,7 @@ from tracker import timebuckets
 from tracker.clicks import bulk
 from tracker.clock import from_unix_micros
 from tracker.db.engine import dialect_of
-from tracker.models import Click, ClickDay, VisitorDay
+from tracker.models import Click, ClickDay, ClickMonth, VisitorDay
 
 
 async def add(
@@ -62,8 +62,8 @@ async def prune_visitors(session: AsyncSession, today: date) -> None:
 
 async def rebuild(session: AsyncSession, zone: ZoneInfo) -> int:
     """Recompute the rollup from the raw clicks, e.g. after TRACKER_REPORT_TIMEZONE changed."""
-    await session.execute(delete(ClickDay))
-    await session.execute(delete(VisitorDay))
+    for table in (ClickDay, ClickMonth, VisitorDay):
+        await session.execute(delete(table))
     span = (
         await session.execute(select(func.min(Click.clicked_at), func.max(Click.clicked_at)))
     ).one()

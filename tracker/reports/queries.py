@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -39,7 +40,17 @@ from sqlalchemy.sql.elements import ColumnElement
 from tracker import timebuckets
 from tracker.clock import utcnow
 from tracker.db.engine import Dialect
-from tracker.models import HAS_REFUNDS, Click, ClickDay, Link, LinkTag, Order, Refund, Spend
+from tracker.models import (
+    HAS_REFUNDS,
+    Click,
+    ClickDay,
+    ClickMonth,
+    Link,
+    LinkTag,
+    Order,
+    Refund,
+    Spend,
+)
 
 Dimension = Literal[
     "link", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "tag",
@@ -196,23 +207,65 @@ async def clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
     return found
 
 
+def _whole_months(first: date, last: date) -> tuple[date, date] | None:
+    """The whole months of the days [first, last]: [the first one's first day, the day after)."""
+    start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    end = (last + timedelta(days=1)).replace(day=1)
+    return (start, end) if start < end else None
+
+
+def _rollup(scope: Scope, first: date, last: date) -> Subquery:
+    """(link_id, day, counts) rows that add up to the days [first, last].
+
+    Whole months come from `click_months`, as one row dated the month's first
+    day, unless rows are days or weeks (a month is not cut in those); the days
+    before and after them from `click_days`. A year of 20,000 links: 240,000
+    rows read instead of 7.3M.
+    """
+    months = None if scope.group_by in ("day", "week") else _whole_months(first, last)
+    spans = [(first, last)] if months is None else []
+    if months is not None:
+        start, end = months
+        spans = [(first, start - timedelta(days=1)), (end, last)]
+    parts: list[AnySelect] = [
+        select(ClickDay.link_id, ClickDay.day, *_COUNTS).where(
+            ClickDay.day >= since, ClickDay.day <= until, *_chosen_links(scope, ClickDay.link_id)
+        )
+        for since, until in spans
+        if since <= until
+    ]
+    if months is not None:
+        parts.append(
+            select(
+                ClickMonth.link_id,
+                ClickMonth.month.label("day"),
+                *(getattr(ClickMonth, column.key) for column in _COUNTS),
+            ).where(
+                ClickMonth.month >= months[0],
+                ClickMonth.month < months[1],
+                *_chosen_links(scope, ClickMonth.link_id),
+            )
+        )
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+
+
 async def _rolled_up_clicks(
     session: AsyncSession, scope: Scope, first: date, last: date
 ) -> dict[Any, Totals]:
-    in_range = and_(
-        ClickDay.day >= first, ClickDay.day <= last, *_chosen_links(scope, ClickDay.link_id)
-    )
+    rows = _rollup(scope, first, last)
     days: Subquery
     if scope.group_by in TIME_DIMENSIONS:
-        days = select(ClickDay).where(in_range).subquery()
+        days = rows
         kind = timebuckets.BUCKETS[scope.group_by]
         key: Expr = timebuckets.date_bucket(days.c.day, kind, scope.dialect)
     else:
-        # Sum each link's days first: the join to links then meets one row per link, not per day.
+        # Sum each link's rows first: the join to links then meets one row per link, not per day.
         days = (
-            select(ClickDay.link_id, *(func.sum(column).label(column.key) for column in _COUNTS))
-            .where(in_range)
-            .group_by(ClickDay.link_id)
+            select(
+                rows.c.link_id,
+                *(func.sum(rows.c[column.key]).label(column.key) for column in _COUNTS),
+            )
+            .group_by(rows.c.link_id)
             .subquery()
         )
         key = _key(scope, days.c.link_id)
