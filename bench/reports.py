@@ -163,7 +163,10 @@ class Target:
                 POSTGRES_ADMIN.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0]
                 + f"/{self.name}"
             )
+        started = time.perf_counter()
         migrate.upgrade(self.url)
+        if url is not None:
+            print(f"  {kind}: migrated in {time.perf_counter() - started:.1f} s", flush=True)
 
     @classmethod
     def kept(cls, url: str, workdir: Path) -> Target:

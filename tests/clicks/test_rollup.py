@@ -190,6 +190,7 @@ class TestRollup:
             ((2026, 9, 15, 11), (2026, 11, 20, 9)),  # partial days, days, months, days
             ((2025, 12, 1), (2026, 12, 1)),  # a year
             ((2026, 10, 31), (2026, 12, 1)),  # a day and a month
+            ((2026, 9, 2), (2026, 10, 3)),  # a month less a day, two days
         ]
         async with app.lifespan(), factories.api_client(app) as api:
             await _clicks(app, api, moments=SEASON, salted_in=local)
@@ -203,6 +204,10 @@ class TestRollup:
                         raw = await service.report(session, replace(scope, rollup_zone="none"))
                         assert rolled == raw, (start, end, group_by)
                         assert rolled.totals.clicks + rolled.totals.bot_clicks > 0
+            future = datetime(2099, 1, 1, tzinfo=local), datetime(2099, 3, 2, tzinfo=local)
+            for group_by in (None, "month"):
+                rolled, raw = await _both(app, _scope(app, *future, zone, group_by))  # type: ignore[arg-type]
+                assert rolled == raw == {}
 
     async def test_a_report_of_whole_months_reads_the_monthly_rollup(
         self, app: TrackerApp, api: httpx.AsyncClient

@@ -26,6 +26,7 @@ from sqlalchemy import (
     cast,
     distinct,
     exists,
+    false,
     func,
     literal,
     or_,
@@ -207,67 +208,119 @@ async def clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
     return found
 
 
-def _whole_months(first: date, last: date) -> tuple[date, date] | None:
-    """The whole months of the days [first, last]: [the first one's first day, the day after)."""
-    start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
-    end = (last + timedelta(days=1)).replace(day=1)
-    return (start, end) if start < end else None
+def _next_month(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """Which rollup rows add up to a range of days: months [start, end) read whole, day
+    spans added, and day spans subtracted (the days of a month read whole that the range
+    leaves out)."""
+
+    months: tuple[date, date] | None
+    added: list[tuple[date, date]]
+    subtracted: list[tuple[date, date]]
+
+
+def _reading(first: date, last: date, today: date) -> _Reading:
+    """The fewest rollup rows for the days [first, last].
+
+    Every month between the first and the last is read whole. A month at an
+    edge is read whole less the days outside the range where those are fewer
+    than the days inside it: a year from the 16th reads twelve months and
+    subtracts fifteen days instead of adding sixteen. Days after ``today``
+    hold no clicks, so they cost nothing to subtract: a range running to today
+    reads this month whole.
+    """
+
+    def cost(span: tuple[date, date]) -> int:
+        return max(0, (min(span[1], today) - span[0]).days + 1)
+
+    added: list[tuple[date, date]] = []
+    subtracted: list[tuple[date, date]] = []
+    first_month, last_month = first.replace(day=1), last.replace(day=1)
+    start, end = first_month, _next_month(last_month)
+    for month in sorted({first_month, last_month}):
+        month_end = _next_month(month) - timedelta(days=1)
+        inside = (max(first, month), min(last, month_end))
+        outside = [
+            span
+            for span in (
+                (month, inside[0] - timedelta(days=1)),
+                (inside[1] + timedelta(days=1), month_end),
+            )
+            if span[0] <= span[1]
+        ]
+        if sum(map(cost, outside)) < cost(inside):
+            subtracted += [span for span in outside if cost(span)]
+        else:
+            added += [inside] if cost(inside) else []
+            start = _next_month(month) if month == first_month else start
+            end = month if month == last_month else end
+    return _Reading((start, end) if start < end else None, added, subtracted)
 
 
 def _rollup(scope: Scope, first: date, last: date) -> Subquery:
     """(link_id, day, counts) rows that add up to the days [first, last].
 
     Whole months come from `click_months`, as one row dated the month's first
-    day, unless rows are days or weeks (a month is not cut in those); the days
-    before and after them from `click_days`. A year of 20,000 links: 240,000
-    rows read instead of 7.3M.
+    day, unless rows are days or weeks (a month is not cut in those); other
+    days from `click_days` (`_reading`). A year of 20,000 links: 240,000 rows
+    read instead of 7.3M.
     """
-    months = None if scope.group_by in ("day", "week") else _whole_months(first, last)
-    spans = [(first, last)] if months is None else []
-    if months is not None:
-        start, end = months
-        spans = [(first, start - timedelta(days=1)), (end, last)]
+    if scope.group_by in ("day", "week"):
+        reading = _Reading(None, [(first, last)], [])
+    else:
+        reading = _reading(first, last, utcnow().astimezone(scope.zone).date())
     parts: list[AnySelect] = [
-        select(ClickDay.link_id, ClickDay.day, *_COUNTS).where(
+        select(
+            ClickDay.link_id,
+            ClickDay.day,
+            *((sign * column).label(column.key) for column in _COUNTS),
+        ).where(
             ClickDay.day >= since, ClickDay.day <= until, *_chosen_links(scope, ClickDay.link_id)
         )
+        for sign, spans in ((1, reading.added), (-1, reading.subtracted))
         for since, until in spans
-        if since <= until
     ]
-    if months is not None:
+    if reading.months is not None:
         parts.append(
             select(
                 ClickMonth.link_id,
                 ClickMonth.month.label("day"),
                 *(getattr(ClickMonth, column.key) for column in _COUNTS),
             ).where(
-                ClickMonth.month >= months[0],
-                ClickMonth.month < months[1],
+                ClickMonth.month >= reading.months[0],
+                ClickMonth.month < reading.months[1],
                 *_chosen_links(scope, ClickMonth.link_id),
             )
         )
+    if not parts:  # only days to come: nothing to read, but a query to answer
+        parts.append(select(ClickDay.link_id, ClickDay.day, *_COUNTS).where(false()))
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
 
 
 async def _rolled_up_clicks(
     session: AsyncSession, scope: Scope, first: date, last: date
 ) -> dict[Any, Totals]:
-    rows = _rollup(scope, first, last)
-    days: Subquery
+    days = _rollup(scope, first, last)
     if scope.group_by in TIME_DIMENSIONS:
-        days = rows
         kind = timebuckets.BUCKETS[scope.group_by]
         key: Expr = timebuckets.date_bucket(days.c.day, kind, scope.dialect)
     else:
-        # Sum each link's rows first: the join to links then meets one row per link, not per day.
-        days = (
-            select(
-                rows.c.link_id,
-                *(func.sum(rows.c[column.key]).label(column.key) for column in _COUNTS),
+        if scope.dialect == "sqlite":
+            # SQLite sorts to join and group: summing each link's rows first, the join meets
+            # one row per link, not per day (a year by campaign: 79 ms against 96 ms).
+            # PostgreSQL hash-joins every row for less than a per-link sum costs (44 vs 78).
+            days = (
+                select(
+                    days.c.link_id,
+                    *(func.sum(days.c[column.key]).label(column.key) for column in _COUNTS),
+                )
+                .group_by(days.c.link_id)
+                .subquery()
             )
-            .group_by(rows.c.link_id)
-            .subquery()
-        )
         key = _key(scope, days.c.link_id)
     key = key.label("key")
     query = select(key, *(func.sum(days.c[column.key]) for column in _COUNTS))
