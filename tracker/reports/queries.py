@@ -9,7 +9,7 @@ medians are taken here. Time bucketing lives in `timebuckets.py`.
 
 from __future__ import annotations
 
-import statistics
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -447,9 +447,35 @@ def _orders_by_key(scope: Scope) -> AnySelect:
     )
 
 
-def _median_seconds(gaps_ms: list[int]) -> float:
-    """Exact: gaps are whole milliseconds, so a median is a whole or a half one (1.2345 s)."""
-    return statistics.median(gaps_ms) / 1000
+def _nth(runs: list[list[int]], n: int) -> int:
+    """The n-th smallest value (from 0) in sorted runs: a binary search over the values,
+    counting with bisect in each run."""
+    if len(runs) == 1:
+        return runs[0][n]
+    low, high = min(run[0] for run in runs), max(run[-1] for run in runs)
+    while low < high:
+        middle = (low + high) // 2
+        if sum(bisect.bisect_right(run, middle) for run in runs) > n:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _median_seconds(runs: list[list[int]]) -> float:
+    """The median of sorted runs of gaps, in seconds.
+
+    Exact: gaps are whole milliseconds, so a median is a whole or a half one
+    (1.2345 s). Few long runs are searched (`_nth`, about 36 bisects in each):
+    a year's 200,000 gaps in 200 campaigns cost 7,000 bisects instead of a sort
+    of all of them (20 ms). Many short runs (a row per link) are merged first.
+    """
+    size = sum(map(len, runs))
+    if len(runs) > 1 and len(runs) * 64 >= size:
+        runs = [sorted(chain.from_iterable(runs))]  # Timsort merges the sorted runs
+    half = size // 2
+    middle = _nth(runs, half) if size % 2 else (_nth(runs, half - 1) + _nth(runs, half)) / 2
+    return middle / 1000
 
 
 async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
@@ -470,10 +496,10 @@ async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals]
             text_gaps = isinstance(key_gaps, str)
             gaps[row_key].extend(map(int, key_gaps.split(",")) if text_gaps else key_gaps)
     for row_key, key_gaps in gaps.items():
-        key_gaps.sort()  # once: the median's own sort then finds one run, and so does the next
-        found[row_key].median_time_to_order_s = _median_seconds(key_gaps)
-    every = sorted(chain.from_iterable(gaps.values()))  # Timsort merges the sorted runs
-    return dict(found), _median_seconds(every) if every else None
+        key_gaps.sort()
+        found[row_key].median_time_to_order_s = _median_seconds([key_gaps])
+    runs = list(gaps.values())
+    return dict(found), _median_seconds(runs) if runs else None
 
 
 async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, int]]:
