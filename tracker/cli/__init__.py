@@ -25,7 +25,7 @@ from tracker import auth, logs
 from tracker import demo as tracker_demo
 from tracker.cli import bots as bots_cli
 from tracker.cli import links as links_cli
-from tracker.cli.common import settings_or_exit, with_session
+from tracker.cli.common import settings_or_exit, with_session, with_sessions
 from tracker.clicks import rollup
 from tracker.clock import as_utc
 from tracker.config import Settings
@@ -312,10 +312,10 @@ def stats(
         typer.echo(f"group_by: one of {', '.join(get_args(Dimension))}", err=True)
         raise typer.Exit(2)
 
-    async def run(session: AsyncSession) -> Report:
+    async def run(readers: reports_service.Readers) -> Report:
         scope = reports_service.scope_for(
             settings,
-            dialect=dialect_of(session),
+            dialect=dialect_of(settings.database_url),
             start=start,
             end=end,
             tz=tz,
@@ -326,9 +326,9 @@ def stats(
             utm_campaign=utm_campaign,
             tag=tag,
         )
-        return await reports_service.report(session, scope)
+        return await reports_service.report(readers, scope)
 
-    data = with_session(run)
+    data = with_sessions(run, reading=True)
     Console().print(reports_export.to_table(data))
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.config import Settings, get_settings
 from tracker.db import migrate
-from tracker.db.engine import create_engine, create_sessionmaker
+from tracker.db.engine import create_engine, create_sessionmaker, reader
 from tracker.errors import TrackerError
 
 T = TypeVar("T")
@@ -39,15 +39,18 @@ def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return with_sessions(in_one_transaction)
 
 
-def with_sessions(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-    """Like `with_session`, for work that commits as it goes (in batches, say)."""
+def with_sessions(
+    work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]], *, reading: bool = False
+) -> T:
+    """Like `with_session`, for work that commits as it goes (in batches, say), or that only
+    reads, on several connections at once (``reading``: read-only sessions)."""
     settings = settings_or_exit()
     migrate.upgrade(settings.database_url)
 
     async def run() -> T:
         engine = create_engine(settings.database_url)
         try:
-            return await work(create_sessionmaker(engine))
+            return await work(create_sessionmaker(reader(engine) if reading else engine))
         finally:
             await engine.dispose()
 

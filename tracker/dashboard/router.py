@@ -21,7 +21,6 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker import money
 from tracker.auth import find_live_key
@@ -33,7 +32,7 @@ from tracker.dashboard.periods import PRESETS, Period, Preset
 from tracker.dashboard.views import link_figures, main_currency, money_text, overview
 from tracker.dashboard.views import scope as report_scope
 from tracker.db.engine import DATABASE_ERRORS
-from tracker.db.session import SessionDep, SettingsDep
+from tracker.db.session import ReadersDep, SessionDep, SettingsDep
 from tracker.errors import RETRY_AFTER_SECONDS, Forbidden, NotFound, TrackerError
 from tracker.links import qr
 from tracker.links import repository as links_repository
@@ -208,12 +207,6 @@ class _Shown:
 ShownDep = Annotated[_Shown, Depends()]
 
 
-def _readers(request: Request) -> async_sessionmaker[AsyncSession]:
-    """Sessions of their own for reports that run side by side (read-only transactions)."""
-    readers: async_sessionmaker[AsyncSession] = request.app.state.readers
-    return readers
-
-
 def _page(request: Request, name: str, visit: visits.Visit, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
         request, name, {"csrf": visit.csrf, "presets": PRESETS, **context}
@@ -270,9 +263,10 @@ async def overview_page(
     visit: VisitDep,
     shown: ShownDep,
     session: SessionDep,
+    readers: ReadersDep,
     settings: SettingsDep,
 ) -> HTMLResponse:
-    figures = await overview(session, _readers(request), settings, shown.period, shown.tz)
+    figures = await overview(session, readers, settings, shown.period, shown.tz)
     has_links = bool(await links_repository.list_links(session, LinkFilter(), None, 1))
     chart = charts.daily(_day_figures(figures.days), "Clicks and orders by day")
     return _page(
@@ -295,6 +289,7 @@ async def links_page(
     visit: VisitDep,
     shown: ShownDep,
     session: SessionDep,
+    readers: ReadersDep,
     settings: SettingsDep,
     sort: Sort = "clicks",
     campaign: Annotated[str | None, Query(max_length=200)] = None,
@@ -310,7 +305,7 @@ async def links_page(
         session, settings, shown.period, shown.tz, "link", utm_source=filters.utm_source,
         utm_medium=filters.utm_medium, utm_campaign=filters.utm_campaign, tag=filters.tag,
     )  # fmt: skip
-    report = await reports_service.report(session, scope)
+    report = await reports_service.report(readers, scope)
     by_slug = {row.key: row for row in report.rows if row.key is not None}
     currency = main_currency(report.totals.net_revenue)
     ranks: dict[str, Callable[[Row], Any]] = {
@@ -345,11 +340,12 @@ async def link_page(
     visit: VisitDep,
     shown: ShownDep,
     session: SessionDep,
+    readers: ReadersDep,
     settings: SettingsDep,
 ) -> HTMLResponse:
     link = await links_service.get_link(session, slug)
     read = links_service.link_read(link, settings.base_url)
-    figures = await link_figures(session, _readers(request), settings, shown.period, shown.tz, slug)
+    figures = await link_figures(session, readers, settings, shown.period, shown.tz, slug)
     chart = charts.daily(_day_figures(figures.days), f"Clicks and orders of {slug} by day")
     code = qr.render(read.short_url, "svg", 4).decode()
     return _page(

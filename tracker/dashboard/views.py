@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.config import Settings
 from tracker.dashboard.periods import Period
@@ -110,27 +110,15 @@ def _funnel(totals: Metrics, unattributed: Row | None, currency: str | None) -> 
     ]
 
 
-async def reports_at_once(
-    readers: async_sessionmaker[AsyncSession], scopes: Sequence[Scope]
-) -> list[Report]:
-    """Several reports, each on a connection of its own, at the same time.
-
-    A page that needs four reports waits for the slowest instead of their
-    sum: PostgreSQL runs them on as many backends, and SQLite's readers run
-    side by side in WAL mode (its driver releases the interpreter while a
-    statement runs).
-    """
-
-    async def one(report_scope: Scope) -> Report:
-        async with readers() as session:
-            return await reports.report(session, report_scope)
-
-    return list(await asyncio.gather(*(one(report_scope) for report_scope in scopes)))
+async def reports_at_once(readers: reports.Readers, scopes: Sequence[Scope]) -> list[Report]:
+    """Several reports at the same time (each reads on connections of its own): a page that
+    needs four waits for the slowest instead of their sum."""
+    return list(await asyncio.gather(*(reports.report(readers, scope) for scope in scopes)))
 
 
 async def overview(
     session: AsyncSession,
-    readers: async_sessionmaker[AsyncSession],
+    readers: reports.Readers,
     settings: Settings,
     period: Period,
     tz: str,
@@ -185,7 +173,7 @@ class LinkFigures:
 
 async def link_figures(
     session: AsyncSession,
-    readers: async_sessionmaker[AsyncSession],
+    readers: reports.Readers,
     settings: Settings,
     period: Period,
     tz: str,

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker.config import Settings
 
@@ -40,3 +40,12 @@ def _app_settings(request: Request) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(_app_settings)]
 """The settings the app was created with (tests create apps with their own)."""
+
+
+def _readers(request: Request) -> async_sessionmaker[AsyncSession]:
+    readers: async_sessionmaker[AsyncSession] = request.app.state.readers
+    return readers
+
+
+ReadersDep = Annotated[async_sessionmaker[AsyncSession], Depends(_readers)]
+"""Read-only sessions, a connection each: for work that reads on several at once (reports)."""

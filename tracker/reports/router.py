@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from tracker.auth import API_RESPONSES, ApiKeyDep
 from tracker.db.engine import dialect_of
-from tracker.db.session import SessionDep, SettingsDep
+from tracker.db.session import ReadersDep, SessionDep, SettingsDep
 from tracker.links import service as links_service
 from tracker.reports import export, service
 from tracker.reports.queries import Dimension, Scope
@@ -54,17 +54,17 @@ ScopeDep = Annotated[Scope, Depends(stats_scope)]
 
 
 @router.get("/stats", responses=_ERRORS)
-async def stats(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> Report:
+async def stats(scope: ScopeDep, readers: ReadersDep, _key: ApiKeyDep) -> Report:
     """Impressions → clicks → orders → revenue → return on spend, per dimension."""
-    return await service.report(session, scope)
+    return await service.report(readers, scope)
 
 
 @router.get(
     "/stats.csv", responses={**_ERRORS, 200: {"content": {"text/csv": {}}}}, response_class=Response
 )
-async def stats_csv(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> Response:
+async def stats_csv(scope: ScopeDep, readers: ReadersDep, _key: ApiKeyDep) -> Response:
     """The same rows as CSV, one column per metric and currency."""
-    data = await service.report(session, scope)
+    data = await service.report(readers, scope)
     rows = data.rows if scope.group_by else [Row(key="total", **dict(data.totals))]
     name = f"tracker-stats-{scope.group_by or 'total'}-{scope.start:%Y%m%d}-{scope.end:%Y%m%d}.csv"
     return Response(
@@ -78,6 +78,7 @@ async def stats_csv(scope: ScopeDep, session: SessionDep, _key: ApiKeyDep) -> Re
 async def link_stats(
     slug: str,
     session: SessionDep,
+    readers: ReadersDep,
     settings: SettingsDep,
     _key: ApiKeyDep,
     start: From = None,
@@ -89,4 +90,4 @@ async def link_stats(
     scope = service.scope_for(
         settings, dialect=dialect_of(session), start=start, end=to, tz=tz, group_by=None, link=slug
     )
-    return await service.link_report(session, scope)
+    return await service.link_report(readers, scope)

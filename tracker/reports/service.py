@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker import clock, money, timebuckets
 from tracker.clicks import retention
@@ -20,6 +22,8 @@ from tracker.reports import queries
 from tracker.reports.queries import Dimension, Scope, Totals
 from tracker.reports.schemas import DayPoint, LinkReport, Metrics, Money, Report, Row
 
+T = TypeVar("T")
+Readers = async_sessionmaker[AsyncSession]  # read-only sessions, a connection each
 DEFAULT_DAYS = 30
 MAX_RANGE = timedelta(days=5 * 366)
 
@@ -123,12 +127,26 @@ def empty_row(key: str | None) -> Row:
     return Row(key=key, **_fields(Totals()))
 
 
-async def aggregate(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
-    """Every metric family, by key; and the median time to order over all the keys."""
-    clicks = await queries.clicks(session, scope)
-    orders, overall_median = await queries.orders(session, scope)
-    refunds = await queries.refunds(session, scope)
-    spend = await queries.spend(session, scope)
+async def _read(
+    readers: Readers, family: Callable[[AsyncSession, Scope], Awaitable[T]], scope: Scope
+) -> T:
+    async with readers() as session:
+        return await family(session, scope)
+
+
+async def aggregate(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
+    """Every metric family, by key; and the median time to order over all the keys.
+
+    Each family is read on a connection of its own, all at once: PostgreSQL
+    runs them on as many backends, SQLite's readers side by side in WAL mode
+    (its driver releases the interpreter while a statement runs).
+    """
+    clicks, (orders, overall_median), refunds, spend = await asyncio.gather(
+        _read(readers, queries.clicks, scope),
+        _read(readers, queries.orders, scope),
+        _read(readers, queries.refunds, scope),
+        _read(readers, queries.spend, scope),
+    )
     combined: dict[Any, Totals] = {}
     for key in {*clicks, *orders, *refunds, *spend}:
         row = clicks.get(key, Totals())
@@ -159,17 +177,13 @@ def _add(into: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, 
     return merged
 
 
-async def _totals(
-    session: AsyncSession, scope: Scope, grouped: dict[Any, Totals], median: float | None
-) -> Totals:
-    """The totals row: summed from the rows where they partition the data, else queried.
+def _summed(grouped: dict[Any, Totals], median: float | None, spent: Totals | None) -> Totals:
+    """The totals row from rows that partition the data, with the whole period's spend.
 
-    Spend is always queried: campaign-wide spend is in the totals but not in
-    every row. Medians do not add up: the rows' query brought the overall one.
+    Spend is queried for the whole: campaign-wide spend is in the totals but
+    not in every row. Medians do not add up: the rows' query brought the
+    overall one.
     """
-    whole = replace(scope, group_by=None)
-    if scope.group_by not in _PARTITIONS:
-        return (await aggregate(session, whole))[0].get(None, Totals())
     total = Totals()
     for row in grouped.values():
         total.clicks += row.clicks
@@ -180,21 +194,36 @@ async def _totals(
         total.revenue = _add(total.revenue, row.revenue)
         total.refunds = _add(total.refunds, row.refunds)
     total.median_time_to_order_s = median
-    spent = (await queries.spend(session, whole)).get(None)
     if spent is not None:
         total.cost, total.impressions = spent.cost, spent.impressions
     return total
 
 
-async def report(session: AsyncSession, scope: Scope) -> Report:
+async def _rows_and_totals(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], Totals]:
+    """The rows by key, and the totals: summed from the rows where they partition the data
+    (every click and order in exactly one row), else queried, at the same time as the rows."""
+    whole = replace(scope, group_by=None)
+    if scope.group_by in _PARTITIONS:
+        (grouped, median), spent = await asyncio.gather(
+            aggregate(readers, scope), _read(readers, queries.spend, whole)
+        )
+        return grouped, _summed(grouped, median, spent.get(None))
+    if scope.group_by is None:
+        return {}, (await aggregate(readers, whole))[0].get(None, Totals())
+    (grouped, _median), (every, _overall) = await asyncio.gather(
+        aggregate(readers, scope), aggregate(readers, whole)
+    )
+    return grouped, every.get(None, Totals())
+
+
+async def report(readers: Readers, scope: Scope) -> Report:
     """Rows and totals. Time rows run in time order; the others by net revenue, then clicks.
 
     Amounts in different currencies are never added up, so rows are ranked by
     the net revenue in the report's main currency (the one most orders were
     paid in), then by clicks.
     """
-    grouped, median = await aggregate(session, scope) if scope.group_by else ({}, None)
-    total = await _totals(session, scope, grouped, median)
+    grouped, total = await _rows_and_totals(readers, scope)
     by_currency = total.orders_by_currency or {}
     main = max(sorted(by_currency), key=lambda c: by_currency[c]) if by_currency else ""
     rows = [Row(key=key, **_fields(totals)) for key, totals in grouped.items()]
@@ -220,12 +249,14 @@ async def report(session: AsyncSession, scope: Scope) -> Report:
     )
 
 
-async def link_report(session: AsyncSession, scope: Scope) -> LinkReport:
+async def link_report(readers: Readers, scope: Scope) -> LinkReport:
     """One link: its totals and a zero-filled daily series of clicks, orders and net revenue."""
     if scope.link is None:
         raise ValueError("a link report needs a link")
-    summary = await report(session, replace(scope, group_by=None))
-    by_day, _median = await aggregate(session, replace(scope, group_by="day"))
+    summary, (by_day, _median) = await asyncio.gather(
+        report(readers, replace(scope, group_by=None)),
+        aggregate(readers, replace(scope, group_by="day")),
+    )
     series = []
     for day in timebuckets.local_days(scope.zone, scope.start, scope.end):
         row = Metrics(**_fields(by_day.get(day.isoformat(), Totals())))
