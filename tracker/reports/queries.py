@@ -26,7 +26,6 @@ from sqlalchemy import (
     cast,
     distinct,
     exists,
-    false,
     func,
     literal,
     or_,
@@ -231,7 +230,8 @@ def _reading(first: date, last: date, today: date) -> _Reading:
     than the days inside it: a year from the 16th reads twelve months and
     subtracts fifteen days instead of adding sixteen. Days after ``today``
     hold no clicks, so they cost nothing to subtract: a range running to today
-    reads this month whole.
+    reads this month whole. (They are still read: another host's clock may
+    already be past midnight.)
     """
 
     def cost(span: tuple[date, date]) -> int:
@@ -253,9 +253,9 @@ def _reading(first: date, last: date, today: date) -> _Reading:
             if span[0] <= span[1]
         ]
         if sum(map(cost, outside)) < cost(inside):
-            subtracted += [span for span in outside if cost(span)]
+            subtracted += outside
         else:
-            added += [inside] if cost(inside) else []
+            added.append(inside)
             start = _next_month(month) if month == first_month else start
             end = month if month == last_month else end
     return _Reading((start, end) if start < end else None, added, subtracted)
@@ -296,8 +296,6 @@ def _rollup(scope: Scope, first: date, last: date) -> Subquery:
                 *_chosen_links(scope, ClickMonth.link_id),
             )
         )
-    if not parts:  # only days to come: nothing to read, but a query to answer
-        parts.append(select(ClickDay.link_id, ClickDay.day, *_COUNTS).where(false()))
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
 
 
