@@ -124,8 +124,10 @@ class TestMetrics:
         assert moved("tracker_webhooks_total", platform="shopify", outcome="accepted") == 1
         assert moved("tracker_webhooks_total", platform="shopify", outcome="rejected") == 1
         assert moved("tracker_attributions_total", rule="none") == 1
-        # The two slugs were looked up once each; the other redirects came from memory.
-        assert moved("tracker_link_lookup_seconds_count") == 2
+        # The two slugs were looked up once each; the other redirects came from memory. A
+        # third when this process's own poll echoes the create back after the first redirect
+        # cached the link (a reload: the poll runs four times a second, on its own clock).
+        assert moved("tracker_link_lookup_seconds_count") in (2, 3)
         assert (
             moved("tracker_request_seconds_count", method="POST", route="/api/links", status="201")
             == 1
