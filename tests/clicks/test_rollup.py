@@ -210,6 +210,26 @@ class TestRollup:
                 rolled, raw = await _both(app, _scope(app, *future, zone, group_by))  # type: ignore[arg-type]
                 assert rolled == raw == {}
 
+    async def test_reports_asked_at_once_are_the_reports_asked_alone(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        """A page's reports share their whole-period reads, and answer as if asked alone."""
+        await _clicks(app, api, moments=SEASON)
+        period = datetime(2026, 9, 15, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
+        dimensions = (None, "day", "referrer", "device", "link", "utm_campaign", "tag")
+        scopes = [
+            replace(_scope(app, *period, "UTC", group_by), link=link)  # type: ignore[arg-type]
+            for link in (None, "a")
+            for group_by in dimensions
+        ]
+        together = await service.reports(app.runtime.readers, scopes)
+        alone = [await service.report(app.runtime.readers, scope) for scope in scopes]
+        assert together == alone
+        everything, link_a = together[: len(dimensions)], together[len(dimensions) :]
+        assert all(report.totals == everything[0].totals for report in everything)
+        assert all(report.totals == link_a[0].totals for report in link_a)
+        assert link_a[0].totals.clicks < everything[0].totals.clicks
+
     async def test_a_report_of_whole_months_reads_the_monthly_rollup(
         self, app: TrackerApp, api: httpx.AsyncClient
     ) -> None:

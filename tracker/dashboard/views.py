@@ -6,8 +6,6 @@ same reports `/api/stats` answers and arranges their rows for a template.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -110,12 +108,6 @@ def _funnel(totals: Metrics, unattributed: Row | None, currency: str | None) -> 
     ]
 
 
-async def reports_at_once(readers: reports.Readers, scopes: Sequence[Scope]) -> list[Report]:
-    """Several reports at the same time (each reads on connections of its own): a page that
-    needs four waits for the slowest instead of their sum."""
-    return list(await asyncio.gather(*(reports.report(readers, scope) for scope in scopes)))
-
-
 async def overview(
     session: AsyncSession,
     readers: reports.Readers,
@@ -123,7 +115,7 @@ async def overview(
     period: Period,
     tz: str,
 ) -> Overview:
-    by_link, campaigns, channels, days = await reports_at_once(
+    by_link, campaigns, channels, days = await reports.reports(
         readers,
         [
             scope(session, settings, period, tz, group_by)
@@ -180,7 +172,7 @@ async def link_figures(
     slug: str,
 ) -> LinkFigures:
     dimensions: list[Dimension | None] = [None, "day", "referrer", "device", "country"]
-    summary, days, referrers, devices, countries = await reports_at_once(
+    summary, days, referrers, devices, countries = await reports.reports(
         readers, [scope(session, settings, period, tz, d, link=slug) for d in dimensions]
     )
     return LinkFigures(

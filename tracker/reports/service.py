@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -204,21 +204,51 @@ def _summed(grouped: dict[Any, Totals], median: float | None, spent: Totals | No
     return total
 
 
-async def _rows_and_totals(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], Totals]:
+class _Shared:
+    """What several reports asked at once have in common, read once: the whole period's
+    aggregate, or its spend, per distinct period and filters (a link page's five reports
+    need one, not four)."""
+
+    def __init__(self, readers: Readers) -> None:
+        self.readers = readers
+        self._reads: dict[tuple[str, Scope], asyncio.Future[Any]] = {}
+
+    def _once(self, name: str, scope: Scope, read: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        key = (name, replace(scope, group_by=None))
+        if key not in self._reads:
+            self._reads[key] = asyncio.ensure_future(read())
+        return self._reads[key]
+
+    def whole(self, scope: Scope) -> Awaitable[tuple[dict[Any, Totals], float | None]]:
+        whole = replace(scope, group_by=None)
+        return self._once("aggregate", scope, lambda: aggregate(self.readers, whole))
+
+    def spent(self, scope: Scope) -> Awaitable[dict[Any, Totals]]:
+        whole = replace(scope, group_by=None)
+        return self._once("spend", scope, lambda: _read(self.readers, queries.spend, whole))
+
+
+async def _rows_and_totals(shared: _Shared, scope: Scope) -> tuple[dict[Any, Totals], Totals]:
     """The rows by key, and the totals: summed from the rows where they partition the data
     (every click and order in exactly one row), else queried, at the same time as the rows."""
-    whole = replace(scope, group_by=None)
     if scope.group_by in _PARTITIONS:
         (grouped, median), spent = await asyncio.gather(
-            aggregate(readers, scope), _read(readers, queries.spend, whole)
+            aggregate(shared.readers, scope), shared.spent(scope)
         )
         return grouped, _summed(grouped, median, spent.get(None))
     if scope.group_by is None:
-        return {}, (await aggregate(readers, whole))[0].get(None, Totals())
+        return {}, (await shared.whole(scope))[0].get(None, Totals())
     (grouped, _median), (every, _overall) = await asyncio.gather(
-        aggregate(readers, scope), aggregate(readers, whole)
+        aggregate(shared.readers, scope), shared.whole(scope)
     )
     return grouped, every.get(None, Totals())
+
+
+async def reports(readers: Readers, scopes: Sequence[Scope]) -> list[Report]:
+    """Several reports at the same time (each family on a connection of its own), reading
+    what they have in common once: a page that needs four waits for the slowest."""
+    shared = _Shared(readers)
+    return list(await asyncio.gather(*(_report(shared, scope) for scope in scopes)))
 
 
 async def report(readers: Readers, scope: Scope) -> Report:
@@ -228,7 +258,11 @@ async def report(readers: Readers, scope: Scope) -> Report:
     the net revenue in the report's main currency (the one most orders were
     paid in), then by clicks.
     """
-    grouped, total = await _rows_and_totals(readers, scope)
+    return await _report(_Shared(readers), scope)
+
+
+async def _report(shared: _Shared, scope: Scope) -> Report:
+    grouped, total = await _rows_and_totals(shared, scope)
     by_currency = total.orders_by_currency or {}
     main = max(sorted(by_currency), key=lambda c: by_currency[c]) if by_currency else ""
     rows = [Row(key=key, **_fields(totals)) for key, totals in grouped.items()]
