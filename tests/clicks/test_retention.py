@@ -69,9 +69,10 @@ class TestRetention:
             before = (await api.get("/api/stats", params=_WHOLE | {"group_by": "month"})).json()
             rollup_before = await _count(retaining, "SELECT sum(clicks) FROM click_days")
 
-            removed = await retention.prune(retaining.runtime.engine, DAYS)
+            # The app's own writer prunes when it starts: on a slow machine that can come after
+            # the clicks above were written, and leave this call nothing to remove.
+            await retention.prune(retaining.runtime.engine, DAYS)
 
-            assert removed == 2
             clicks = await factories.rows(retaining, Click)
             assert sorted(click.id for click in clicks) == ["click-november", "click-october-11"]
             assert await _count(retaining, "SELECT sum(clicks) FROM click_days") == rollup_before

@@ -19,6 +19,7 @@ retention; the work is the same whoever does it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import Iterable
@@ -133,13 +134,23 @@ def horizon(days: int, now: datetime | None = None) -> datetime:
     return datetime.combine(today - timedelta(days=days), time(), UTC)
 
 
-async def prune(engine: AsyncEngine, days: int, now: datetime | None = None) -> int:
+async def prune(
+    engine: AsyncEngine,
+    days: int,
+    now: datetime | None = None,
+    writing: asyncio.Lock | None = None,
+) -> int:
     """Remove the raw clicks older than ``days`` days; how many went (dropped partitions
-    counted by their rows)."""
+    counted by their rows).
+
+    ``writing``, the click writer's lock, keeps whole months from being dropped between a
+    batch making its month's partition and inserting into it.
+    """
     before = horizon(days, now)
     removed = 0
     if dialect_of(engine) == "postgresql":
-        removed += await _drop_old_partitions(engine, before)
+        async with writing or contextlib.nullcontext():
+            removed += await _drop_old_partitions(engine, before)
         victims = (
             "DELETE FROM clicks WHERE (id, clicked_at) IN (SELECT id, clicked_at FROM clicks"
             " WHERE clicked_at < :before LIMIT :batch)"
@@ -184,11 +195,11 @@ async def _drop_old_partitions(engine: AsyncEngine, before: datetime) -> int:
     return dropped
 
 
-async def keep_pruning(engine: AsyncEngine, days: int) -> None:
+async def keep_pruning(engine: AsyncEngine, days: int, writing: asyncio.Lock) -> None:
     """`prune` now and every hour, until cancelled; a database away is tried again later."""
     while True:
         try:
-            removed = await prune(engine, days)
+            removed = await prune(engine, days, writing=writing)
         except DATABASE_ERRORS as exc:
             log.warning("click retention postponed: %s", exc)
         else:

@@ -126,7 +126,9 @@ class ClickWriter:
             days = self._settings.click_retention_days
             pruning = None
             if days is not None:
-                pruning = asyncio.create_task(retention.keep_pruning(self._engine, days))
+                pruning = asyncio.create_task(
+                    retention.keep_pruning(self._engine, days, self._passing)
+                )
             try:
                 await self._loop_until(stopping, orphaned)
                 try:
