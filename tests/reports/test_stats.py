@@ -14,7 +14,9 @@ import pytest
 import time_machine
 
 from tests import factories, platforms
+from tracker.db.engine import dialect_of
 from tracker.models import Click, Link
+from tracker.reports import service
 from tracker.server.dispatch import TrackerApp
 
 # Every test here starts at noon UTC of 2026-11-20 (conftest's clock), before its app does.
@@ -342,6 +344,38 @@ class TestTotalsWhateverTheRows:
             "country",
         ):
             assert (await _stats(api, shop, group_by=dimension))["totals"] == expected, dimension
+
+
+class TestReportsAskedAtOnce:
+    async def test_answer_as_each_asked_alone(self, app: TrackerApp, shop: Shop) -> None:
+        """A page's reports share reads: by link, source, medium, campaign, content and term
+        they are filed from one pass by link. Each the same as when asked alone, to the
+        cent and the millisecond: currencies, a refund, an order no link claims, links
+        without a content or a term, a campaign filter beside none."""
+        dimensions = (
+            "link", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term",
+            "tag", "day", "referrer", None,
+        )  # fmt: skip
+        scopes = [
+            service.scope_for(
+                app.runtime.settings,
+                dialect=dialect_of(app.runtime.engine),
+                start=shop.params["from"],
+                end=shop.params["to"],
+                tz="UTC",
+                group_by=dimension,
+                utm_campaign=campaign,  # type: ignore[arg-type]
+            )
+            for campaign in (None, "spring")
+            for dimension in dimensions
+        ]
+        together = await service.reports(app.runtime.readers, scopes)
+        alone = [await service.report(app.runtime.readers, scope) for scope in scopes]
+        assert together == alone
+        by_campaign = {row.key: row for row in together[3].rows}
+        assert by_campaign["spring"].refunds == {"EUR": "10.00"}
+        assert by_campaign["spring"].median_time_to_order_s is not None
+        assert by_campaign[None].revenue == {"EUR": "15.00"}  # the order no link claims
 
 
 class TestFilters:

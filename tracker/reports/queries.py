@@ -476,8 +476,11 @@ def _median_seconds(runs: list[list[int]]) -> float:
     return middle / 1000
 
 
-async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
-    """Orders, revenue and median time to order (rule 1) by key; and that median over all keys.
+Gaps = dict[Any, list[list[int]]]  # each key's click-to-order gaps, in sorted runs
+
+
+async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals], Gaps]:
+    """Orders and revenue (rule 1) by key, and each key's gaps for its median time to order.
 
     One pass over the orders in range.
     """
@@ -493,11 +496,26 @@ async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals]
         if key_gaps:  # a list from PostgreSQL, "1500,20250" from SQLite
             text_gaps = isinstance(key_gaps, str)
             gaps[row_key].extend(map(int, key_gaps.split(",")) if text_gaps else key_gaps)
-    for row_key, key_gaps in gaps.items():
-        key_gaps.sort()
-        found[row_key].median_time_to_order_s = _median_seconds([key_gaps])
-    runs = list(gaps.values())
-    return dict(found), _median_seconds(runs) if runs else None
+    return dict(found), {row_key: [sorted(key_gaps)] for row_key, key_gaps in gaps.items()}
+
+
+def medians(found: dict[Any, Totals], gaps: Gaps) -> float | None:
+    """Set each key's median time to order; the median over all the keys."""
+    for row_key, runs in gaps.items():
+        found[row_key].median_time_to_order_s = _median_seconds(runs)
+    every = [run for runs in gaps.values() for run in runs]
+    return _median_seconds(every) if every else None
+
+
+async def link_keys(session: AsyncSession, scope: Scope) -> dict[str, dict[str, Any]]:
+    """Each link's slug, and what a report by source, medium, campaign, content or term
+    files it under."""
+    columns = {name: column for name, column in LINK_COLUMNS.items() if name != "link"}
+    query = select(Link.slug, *columns.values()).where(*_link_conditions(scope))
+    return {
+        slug: dict(zip(columns, values, strict=True))
+        for slug, *values in await session.execute(query)
+    }
 
 
 async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, TypeVar
@@ -139,19 +139,57 @@ async def _read(
         return await family(session, scope)
 
 
-async def aggregate(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
-    """Every metric family, by key; and the median time to order over all the keys.
+@dataclass
+class _Families:
+    """What a report reads by key before spend: clicks, orders with their gaps, refunds."""
 
-    Each family is read on a connection of its own, all at once: PostgreSQL
-    runs them on as many backends, SQLite's readers side by side in WAL mode
-    (its driver releases the interpreter while a statement runs).
-    """
-    clicks, (orders, overall_median), refunds, spend = await asyncio.gather(
+    clicks: dict[Any, Totals]
+    orders: dict[Any, Totals]
+    gaps: queries.Gaps
+    refunds: dict[Any, dict[str, int]]
+
+
+async def _families(readers: Readers, scope: Scope) -> _Families:
+    """Each family on a connection of its own, all at once: PostgreSQL runs them on as many
+    backends, SQLite's readers side by side in WAL mode (its driver releases the
+    interpreter while a statement runs)."""
+    clicks, (orders, gaps), refunds = await asyncio.gather(
         _read(readers, queries.clicks, scope),
         _read(readers, queries.orders, scope),
         _read(readers, queries.refunds, scope),
-        _read(readers, queries.spend, scope),
     )
+    return _Families(clicks, orders, gaps, refunds)
+
+
+def _regrouped(by_link: _Families, key_of: Callable[[Any], Any]) -> _Families:
+    """Per-link families filed under another key of the link: sums add up, and the gaps'
+    sorted runs are kept apart for the median to search."""
+    found = _Families({}, {}, {}, {})
+    for slug, totals in by_link.clicks.items():
+        row = found.clicks.setdefault(key_of(slug), Totals())
+        row.clicks += totals.clicks
+        row.bot_clicks += totals.bot_clicks
+        row.unique_visitors += totals.unique_visitors
+    for slug, totals in by_link.orders.items():
+        row = found.orders.setdefault(key_of(slug), Totals())
+        row.orders += totals.orders
+        row.orders_by_currency = _add(row.orders_by_currency, totals.orders_by_currency)
+        row.revenue = _add(row.revenue, totals.revenue)
+    for slug, runs in by_link.gaps.items():
+        found.gaps.setdefault(key_of(slug), []).extend(runs)
+    for slug, amounts in by_link.refunds.items():
+        key = key_of(slug)
+        found.refunds[key] = _add(found.refunds.get(key), amounts) or {}
+    return found
+
+
+async def _aggregate(shared: _Shared, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
+    """Every metric family, by key; and the median time to order over all the keys."""
+    families, spend = await asyncio.gather(
+        shared.families(scope), _read(shared.readers, queries.spend, scope)
+    )
+    overall_median = queries.medians(families.orders, families.gaps)
+    clicks, orders, refunds = families.clicks, families.orders, families.refunds
     combined: dict[Any, Totals] = {}
     for key in {*clicks, *orders, *refunds, *spend}:
         row = clicks.get(key, Totals())
@@ -167,6 +205,11 @@ async def aggregate(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], 
             row = replace(row, cost=spend[key].cost, impressions=spend[key].impressions)
         combined[key] = replace(row, refunds=refunds.get(key))
     return combined, overall_median
+
+
+async def aggregate(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], float | None]:
+    """Every metric family, by key; and the median time to order over all the keys."""
+    return await _aggregate(_Shared(readers), scope)
 
 
 # Every click and order falls in exactly one row of these: the rows add up to the totals.
@@ -205,13 +248,17 @@ def _summed(grouped: dict[Any, Totals], median: float | None, spent: Totals | No
 
 
 class _Shared:
-    """What several reports asked at once have in common, read once: the whole period's
-    aggregate, or its spend, per distinct period and filters (a link page's five reports
-    need one, not four)."""
+    """What several reports asked at once have in common, read once per distinct period and
+    filters: the whole period's aggregate and spend (a link page's five reports need one,
+    not four), and, for two or more reports by keys of a link (link, source, campaign...),
+    the clicks, orders and refunds by link, filed under each report's key in Python (the
+    overview's reports by link, campaign and channel make one pass over the orders)."""
 
-    def __init__(self, readers: Readers) -> None:
+    def __init__(self, readers: Readers, scopes: Sequence[Scope] = ()) -> None:
         self.readers = readers
         self._reads: dict[tuple[str, Scope], asyncio.Future[Any]] = {}
+        by_link = [replace(s, group_by=None) for s in scopes if s.group_by in queries.LINK_COLUMNS]
+        self._by_link = {whole for whole in by_link if by_link.count(whole) > 1}
 
     def _once(self, name: str, scope: Scope, read: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         key = (name, replace(scope, group_by=None))
@@ -221,11 +268,26 @@ class _Shared:
 
     def whole(self, scope: Scope) -> Awaitable[tuple[dict[Any, Totals], float | None]]:
         whole = replace(scope, group_by=None)
-        return self._once("aggregate", scope, lambda: aggregate(self.readers, whole))
+        return self._once("aggregate", scope, lambda: _aggregate(self, whole))
 
     def spent(self, scope: Scope) -> Awaitable[dict[Any, Totals]]:
         whole = replace(scope, group_by=None)
         return self._once("spend", scope, lambda: _read(self.readers, queries.spend, whole))
+
+    async def families(self, scope: Scope) -> _Families:
+        whole = replace(scope, group_by=None)
+        if scope.group_by not in queries.LINK_COLUMNS or whole not in self._by_link:
+            return await _families(self.readers, scope)
+        by_link, keys = await asyncio.gather(
+            self._once(
+                "by link", scope, lambda: _families(self.readers, replace(scope, group_by="link"))
+            ),
+            self._once("link keys", scope, lambda: _read(self.readers, queries.link_keys, whole)),
+        )
+        dimension = scope.group_by
+        if dimension == "link":
+            return _regrouped(by_link, lambda slug: slug)
+        return _regrouped(by_link, lambda slug: keys[slug][dimension] if slug else None)
 
 
 async def _rows_and_totals(shared: _Shared, scope: Scope) -> tuple[dict[Any, Totals], Totals]:
@@ -233,13 +295,13 @@ async def _rows_and_totals(shared: _Shared, scope: Scope) -> tuple[dict[Any, Tot
     (every click and order in exactly one row), else queried, at the same time as the rows."""
     if scope.group_by in _PARTITIONS:
         (grouped, median), spent = await asyncio.gather(
-            aggregate(shared.readers, scope), shared.spent(scope)
+            _aggregate(shared, scope), shared.spent(scope)
         )
         return grouped, _summed(grouped, median, spent.get(None))
     if scope.group_by is None:
         return {}, (await shared.whole(scope))[0].get(None, Totals())
     (grouped, _median), (every, _overall) = await asyncio.gather(
-        aggregate(shared.readers, scope), shared.whole(scope)
+        _aggregate(shared, scope), shared.whole(scope)
     )
     return grouped, every.get(None, Totals())
 
@@ -247,7 +309,7 @@ async def _rows_and_totals(shared: _Shared, scope: Scope) -> tuple[dict[Any, Tot
 async def reports(readers: Readers, scopes: Sequence[Scope]) -> list[Report]:
     """Several reports at the same time (each family on a connection of its own), reading
     what they have in common once: a page that needs four waits for the slowest."""
-    shared = _Shared(readers)
+    shared = _Shared(readers, scopes)
     return list(await asyncio.gather(*(_report(shared, scope) for scope in scopes)))
 
 
