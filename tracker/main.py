@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     @asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        visitor.load_parsers()
+        if settings.click_writer == "thread":
+            visitor.load_parsers()  # every click's user agent is read here, from the first
         # Everything loaded so far lives as long as the process: keep the cyclic collector
         # from walking it again and again under load, where its pauses become the p99.
         gc.collect()
