@@ -292,7 +292,15 @@ class Spend(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class ClickDay(Base):
+class _RolledUp:
+    """What a rollup row counts for its link and day, or month."""
+
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    unique_visitors: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ClickDay(_RolledUp, Base):
     """Clicks per link and day (in TRACKER_REPORT_TIMEZONE), written with the clicks themselves.
 
     Reports read whole days from here instead of scanning raw clicks, which keeps
@@ -313,18 +321,15 @@ class ClickDay(Base):
 
     link_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    unique_visitors: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class ClickMonth(Base):
+class ClickMonth(_RolledUp, Base):
     """`click_days` summed by month (the month of the day; `month` is its first day).
 
     A year's report for 20,000 links reads 240,000 of these instead of 7.3M
-    days: the whole months of a range come from here, the days at its edges
-    from `click_days`. Written with the days, in the same statement's
-    transaction, so the two never disagree.
+    days: the months a range touches come from here, and from `click_days` the
+    days at its edges (added, or subtracted from a month read whole). Written
+    with the days, in the same transaction, so the two never disagree.
     """
 
     __tablename__ = "click_months"
@@ -343,9 +348,6 @@ class ClickMonth(Base):
 
     link_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
-    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    unique_visitors: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class VisitorDay(Base):

@@ -211,7 +211,7 @@ async def _add_counts(
     connection: AsyncConnection,
     table: str,
     period: str,
-    counts: list[tuple[int, date, int, int, int]] | list[tuple[Any, ...]],
+    counts: list[tuple[Any, ...]],
 ) -> None:
     if not counts:
         return

@@ -131,6 +131,27 @@ class Totals:
     impressions: int | None = None
     cost: dict[str, int] | None = None
 
+    def add(self, more: Totals) -> None:
+        """Add what adds up: counts and money. Not medians, nor spend, which is read for
+        the whole (a campaign's spend is not its links')."""
+        self.clicks += more.clicks
+        self.bot_clicks += more.bot_clicks
+        self.unique_visitors += more.unique_visitors
+        self.orders += more.orders
+        self.orders_by_currency = add_amounts(self.orders_by_currency, more.orders_by_currency)
+        self.revenue = add_amounts(self.revenue, more.revenue)
+        self.refunds = add_amounts(self.refunds, more.refunds)
+
+
+def add_amounts(into: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, int] | None:
+    """Amounts per currency added up; None where neither side has any."""
+    if more is None:
+        return into
+    merged = dict(into or {})
+    for currency, amount in more.items():
+        merged[currency] = merged.get(currency, 0) + amount
+    return merged
+
 
 def _link_conditions(scope: Scope) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
@@ -200,10 +221,7 @@ async def clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
         if edge_start < edge_end:
             edge = await _raw_clicks(session, replace(scope, start=edge_start, end=edge_end))
             for key, totals in edge.items():
-                row = found.setdefault(key, Totals())
-                row.clicks += totals.clicks
-                row.bot_clicks += totals.bot_clicks
-                row.unique_visitors += totals.unique_visitors
+                found.setdefault(key, Totals()).add(totals)
     return found
 
 

@@ -166,20 +166,14 @@ def _regrouped(by_link: _Families, key_of: Callable[[Any], Any]) -> _Families:
     sorted runs are kept apart for the median to search."""
     found = _Families({}, {}, {}, {})
     for slug, totals in by_link.clicks.items():
-        row = found.clicks.setdefault(key_of(slug), Totals())
-        row.clicks += totals.clicks
-        row.bot_clicks += totals.bot_clicks
-        row.unique_visitors += totals.unique_visitors
+        found.clicks.setdefault(key_of(slug), Totals()).add(totals)
     for slug, totals in by_link.orders.items():
-        row = found.orders.setdefault(key_of(slug), Totals())
-        row.orders += totals.orders
-        row.orders_by_currency = _add(row.orders_by_currency, totals.orders_by_currency)
-        row.revenue = _add(row.revenue, totals.revenue)
+        found.orders.setdefault(key_of(slug), Totals()).add(totals)
     for slug, runs in by_link.gaps.items():
         found.gaps.setdefault(key_of(slug), []).extend(runs)
     for slug, amounts in by_link.refunds.items():
         key = key_of(slug)
-        found.refunds[key] = _add(found.refunds.get(key), amounts) or {}
+        found.refunds[key] = queries.add_amounts(found.refunds.get(key), amounts) or {}
     return found
 
 
@@ -216,15 +210,6 @@ async def aggregate(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], 
 _PARTITIONS = (*queries.LINK_COLUMNS, *queries.TIME_DIMENSIONS)
 
 
-def _add(into: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, int] | None:
-    if more is None:
-        return into
-    merged = dict(into or {})
-    for currency, amount in more.items():
-        merged[currency] = merged.get(currency, 0) + amount
-    return merged
-
-
 def _summed(grouped: dict[Any, Totals], median: float | None, spent: Totals | None) -> Totals:
     """The totals row from rows that partition the data, with the whole period's spend.
 
@@ -234,13 +219,7 @@ def _summed(grouped: dict[Any, Totals], median: float | None, spent: Totals | No
     """
     total = Totals()
     for row in grouped.values():
-        total.clicks += row.clicks
-        total.bot_clicks += row.bot_clicks
-        total.unique_visitors += row.unique_visitors
-        total.orders += row.orders
-        total.orders_by_currency = _add(total.orders_by_currency, row.orders_by_currency)
-        total.revenue = _add(total.revenue, row.revenue)
-        total.refunds = _add(total.refunds, row.refunds)
+        total.add(row)
     total.median_time_to_order_s = median
     if spent is not None:
         total.cost, total.impressions = spent.cost, spent.impressions
