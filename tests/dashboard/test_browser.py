@@ -23,6 +23,10 @@ from tests import factories, platforms, servers
 from tests.test_cli import tracker
 
 CHROMIUM = "/usr/bin/chromium"
+IPAD = (
+    "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
 AXE = Path(__file__).parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 DESKTOP = {"width": 1280, "height": 900}
@@ -81,10 +85,19 @@ class Watched:
         assert bad == [], f"{self.page.url}: " + "; ".join(bad)
 
     async def shoot(self, name: str) -> None:
+        """Screenshots at both widths; at each, the figures' tables fit without a sideways
+        scroll (a ROAS column behind one is a figure the shop owner never sees)."""
         ARTIFACTS.mkdir(exist_ok=True)
         for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
             await self.page.set_viewport_size(size)
             await self.page.screenshot(path=ARTIFACTS / f"{name}-{label}.png", full_page=True)
+            crowded = await self.page.evaluate(
+                """() => [...document.querySelectorAll('.table-wrap')]
+                    .filter(w => w.querySelector('table.report, table.parts'))
+                    .filter(w => w.scrollWidth > w.clientWidth)
+                    .map(w => w.getAttribute('aria-label'))"""
+            )
+            assert crowded == [], f"{name} ({label}): {crowded} scroll sideways"
         await self.page.set_viewport_size(DESKTOP)
 
 
@@ -160,11 +173,14 @@ class TestInChromium:
         async with httpx.AsyncClient() as http:  # two people follow the link
             for agent in (factories.IPHONE, factories.DESKTOP_CHROME):
                 # The short URL names TRACKER_BASE_URL; this server listens on its own port.
-                followed = await http.get(f"{base_url}/{slug}", headers={"User-Agent": agent})
+                headers = {"User-Agent": agent, **factories.BROWSER_HEADERS}
+                followed = await http.get(f"{base_url}/{slug}", headers=headers)
                 assert followed.status_code == 302
-        click_id = followed.headers["location"].rsplit("tclid=", 1)[1]
+            click_id = followed.headers["location"].rsplit("tclid=", 1)[1]
+            # ...and a script on a tablet: a bot click, kept apart, no "tablet 0 0 –" row.
+            await http.get(f"{base_url}/{slug}", headers={"User-Agent": IPAD})
         await _order(base_url, click_id)
-        await _written(database_url, 2)
+        await _written(database_url, 3)
 
         await page.goto("/dashboard/links")
         row = page.locator("table.links tbody tr", has_text="Blue mug, spring story")
@@ -173,6 +189,11 @@ class TestInChromium:
         await row.locator("a").first.click()
         await page.wait_for_url(f"**/dashboard/links/{slug}")
         await page.wait_for_function("document.querySelectorAll('svg.chart rect.bar').length > 0")
+        devices = page.locator("table.parts", has_text="Device").locator("tbody tr")
+        assert sorted(" ".join(row.split()) for row in await devices.all_inner_texts()) == [
+            "desktop 1 1 64.00 EUR",
+            "mobile 1 0 –",
+        ]
         await watched.accessible()
         await watched.shoot("link")
 

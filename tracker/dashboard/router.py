@@ -29,7 +29,13 @@ from tracker.clock import zone as time_zone
 from tracker.dashboard import charts, periods
 from tracker.dashboard import session as visits
 from tracker.dashboard.periods import PRESETS, Period, Preset
-from tracker.dashboard.views import link_figures, main_currency, money_text, overview
+from tracker.dashboard.views import (
+    link_figures,
+    main_currency,
+    money_text,
+    overview,
+    ratios_text,
+)
 from tracker.dashboard.views import scope as report_scope
 from tracker.db.engine import DATABASE_ERRORS
 from tracker.db.session import ReadersDep, SessionDep, SettingsDep
@@ -77,6 +83,7 @@ CHANNELS = (
 
 templates = Jinja2Templates(directory=_HERE / "templates")
 templates.env.filters["money"] = money_text
+templates.env.filters["ratios"] = ratios_text
 templates.env.filters["pct"] = lambda value: "–" if value is None else f"{value:.1%}"
 templates.env.filters["num"] = lambda value: "–" if value is None else f"{value:,}"
 

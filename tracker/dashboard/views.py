@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.config import Settings
@@ -75,10 +76,24 @@ def main_currency(*amounts: Money) -> str | None:
     return max(sorted(seen), key=lambda currency: seen[currency]) if seen else None
 
 
-def money_text(money: Money, first: str | None = None) -> str:
-    """ "85.00 EUR · 1000 JPY", the main currency first; "–" for none."""
+def pieces(texts: list[str]) -> Markup:
+    """Amounts in several currencies, each kept whole: a narrow table column or a phone's
+    card stacks them one per line instead of breaking "2648.53 EUR" across three."""
+    if not texts:
+        return Markup("–")
+    sep = Markup('<span class="sep"> · </span>')
+    return sep.join(Markup('<span class="piece">%s</span>') % escape(text) for text in texts)
+
+
+def money_text(money: Money, first: str | None = None) -> Markup:
+    """85.00 EUR · 1000 JPY, the main currency first; "–" for none."""
     order = sorted(money, key=lambda currency: (currency != first, currency))
-    return " · ".join(f"{money[currency]} {currency}" for currency in order) or "–"
+    return pieces([f"{money[currency]} {currency}" for currency in order])
+
+
+def ratios_text(ratios: dict[str, float], form: str = "{:.2f}×") -> Markup:
+    """A return per currency: 2.36× EUR (on ad spend), 103.9% EUR (on investment)."""
+    return pieces([f"{form.format(ratios[currency])} {currency}" for currency in sorted(ratios)])
 
 
 def _minus(whole: Money, part: Money) -> Money:
@@ -163,6 +178,11 @@ class LinkFigures:
     raw_clicks_from: datetime | None  # referrers, devices, countries: past retention before it
 
 
+def _counted(rows: list[Row]) -> list[Row]:
+    """Rows with a human click or an order: a device only bots used would read 0, 0, –."""
+    return [row for row in rows if row.clicks or row.orders]
+
+
 async def link_figures(
     session: AsyncSession,
     readers: reports.Readers,
@@ -178,8 +198,8 @@ async def link_figures(
     return LinkFigures(
         summary=summary.totals,
         days=zero_filled(days, period),
-        referrers=referrers.rows[:10],
-        devices=devices.rows[:10],
-        countries=countries.rows[:10],
+        referrers=_counted(referrers.rows)[:10],
+        devices=_counted(devices.rows)[:10],
+        countries=_counted(countries.rows)[:10],
         raw_clicks_from=referrers.raw_clicks_from,
     )
