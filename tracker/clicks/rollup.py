@@ -86,8 +86,8 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo) -> int:
         .order_by(Click.link_id, day)
     )
     counts = [
-        (link_id, date.fromisoformat(day_text), int(clicks), int(bot_clicks), int(uniques))
-        for link_id, day_text, clicks, bot_clicks, uniques in await session.execute(query)
+        (link_id, date.fromisoformat(timebuckets.as_key(bucket, "day")), *map(int, counts))
+        for link_id, bucket, *counts in await session.execute(query)
     ]
     await bulk.add_click_days(await session.connection(), counts)
     return len(counts)

@@ -63,6 +63,7 @@ def scope(
         end=period.last.isoformat(),
         tz=tz,
         group_by=group_by,
+        medians=False,  # no page shows the median time to order
         **filters,
     )
 
