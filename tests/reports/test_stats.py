@@ -379,39 +379,48 @@ class TestReportsAskedAtOnce:
         assert by_campaign["spring"].median_time_to_order_s is not None
         assert by_campaign[None].revenue == {"EUR": "15.00"}  # the order no link claims
 
-    async def test_without_medians_every_other_figure_stands(
+    async def test_without_details_every_other_figure_stands(
         self, app: TrackerApp, shop: Shop
     ) -> None:
-        """The dashboard reads no gaps (it shows no median time to order): what it does show
-        is what the API answers, on both paths of the orders pass (links joined or not)."""
+        """The dashboard reads neither gaps nor distinct visitors (it shows no median time to
+        order and no unique visitors): every figure it does show is what the API answers, on
+        both paths of the orders pass (links joined or not) and of the clicks (rollup, raw)."""
 
-        def scope(dimension: Dimension | None, campaign: str | None, medians: bool) -> Scope:
+        def scope(
+            dimension: Dimension | None, campaign: str | None, tz: str, details: bool
+        ) -> Scope:
             return service.scope_for(
                 app.runtime.settings,
                 dialect=dialect_of(app.runtime.engine),
                 start=shop.params["from"],
                 end=shop.params["to"],
-                tz="UTC",
+                tz=tz,
                 group_by=dimension,
-                medians=medians,
+                details=details,
                 utm_campaign=campaign,
             )
 
-        def unmedianed(report: Report) -> Report:
-            unknown = {"median_time_to_order_s": None}
+        def undetailed(report: Report) -> Report:
+            unknown = {"median_time_to_order_s": None, "unique_visitors": 0}
             rows = [row.model_copy(update=unknown) for row in report.rows]
             totals = report.totals.model_copy(update=unknown)
             return report.model_copy(update={"rows": rows, "totals": totals})
 
         dimensions: list[Dimension | None] = [
-            "link", "utm_campaign", "day", "week", "month", "referrer", None,
+            "link", "utm_campaign", "day", "week", "month", "referrer", "device", None,
         ]  # fmt: skip
-        for campaign in (None, "spring"):
-            for dimension in dimensions:
-                full = await service.report(app.runtime.readers, scope(dimension, campaign, True))
-                light = await service.report(app.runtime.readers, scope(dimension, campaign, False))
-                assert light == unmedianed(full), (dimension, campaign)
-                assert full.totals.median_time_to_order_s is not None
+        for tz in ("UTC", "Europe/Berlin"):  # Berlin: raw clicks for every grouping
+            for campaign in (None, "spring"):
+                for dimension in dimensions:
+                    full = await service.report(
+                        app.runtime.readers, scope(dimension, campaign, tz, True)
+                    )
+                    light = await service.report(
+                        app.runtime.readers, scope(dimension, campaign, tz, False)
+                    )
+                    assert light == undetailed(full), (dimension, campaign, tz)
+                    assert full.totals.median_time_to_order_s is not None
+                    assert full.totals.unique_visitors
 
 
 class TestFilters:

@@ -63,7 +63,7 @@ def scope(
         end=period.last.isoformat(),
         tz=tz,
         group_by=group_by,
-        medians=False,  # no page shows the median time to order
+        details=False,  # no page shows a median time to order or unique visitors
         **filters,
     )
 

@@ -354,7 +354,7 @@ def scope_for(
     end: str | None,
     tz: str,
     group_by: Dimension | None,
-    medians: bool = True,
+    details: bool = True,
     **filters: str | None,
 ) -> Scope:
     """What a report covers, from its parameters and the deployment's settings."""
@@ -369,7 +369,7 @@ def scope_for(
         settings.accept_test_orders,
         settings.report_timezone,
         open_end=end is None,
-        medians=medians,
+        details=details,
         raw_clicks_from=(
             None
             if settings.click_retention_days is None
