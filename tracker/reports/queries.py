@@ -538,12 +538,11 @@ async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals]
     return dict(found), {row_key: [sorted(key_gaps)] for row_key, key_gaps in gaps.items()}
 
 
-def medians(found: dict[Any, Totals], gaps: Gaps) -> float | None:
-    """Set each key's median time to order; the median over all the keys."""
-    for row_key, runs in gaps.items():
-        found[row_key].median_time_to_order_s = _median_seconds(runs)
+def medians(gaps: Gaps) -> tuple[dict[Any, float], float | None]:
+    """Each key's median time to order, and the median over all the keys."""
     every = [run for runs in gaps.values() for run in runs]
-    return _median_seconds(every) if every else None
+    by_key = {row_key: _median_seconds(runs) for row_key, runs in gaps.items()}
+    return by_key, _median_seconds(every) if every else None
 
 
 async def link_keys(session: AsyncSession, scope: Scope) -> dict[str, dict[str, Any]]:

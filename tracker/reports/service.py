@@ -182,22 +182,24 @@ async def _aggregate(shared: _Shared, scope: Scope) -> tuple[dict[Any, Totals], 
     families, spend = await asyncio.gather(
         shared.families(scope), _read(shared.readers, queries.spend, scope)
     )
-    overall_median = queries.medians(families.orders, families.gaps)
+    medians, overall_median = queries.medians(families.gaps)
     clicks, orders, refunds = families.clicks, families.orders, families.refunds
+    nothing = Totals()
     combined: dict[Any, Totals] = {}
     for key in {*clicks, *orders, *refunds, *spend}:
-        row = clicks.get(key, Totals())
-        if key in orders:
-            row = replace(
-                row,
-                orders=orders[key].orders,
-                orders_by_currency=orders[key].orders_by_currency,
-                revenue=orders[key].revenue,
-                median_time_to_order_s=orders[key].median_time_to_order_s,
-            )
-        if key in spend:
-            row = replace(row, cost=spend[key].cost, impressions=spend[key].impressions)
-        combined[key] = replace(row, refunds=refunds.get(key))
+        click, order, spent = clicks.get(key, nothing), orders.get(key, nothing), spend.get(key)
+        combined[key] = Totals(
+            clicks=click.clicks,
+            bot_clicks=click.bot_clicks,
+            unique_visitors=click.unique_visitors,
+            orders=order.orders,
+            orders_by_currency=order.orders_by_currency,
+            revenue=order.revenue,
+            refunds=refunds.get(key),
+            median_time_to_order_s=medians.get(key),
+            impressions=spent.impressions if spent else None,
+            cost=spent.cost if spent else None,
+        )
     return combined, overall_median
 
 
@@ -257,6 +259,7 @@ class _Shared:
         whole = replace(scope, group_by=None)
         if scope.group_by not in queries.LINK_COLUMNS or whole not in self._by_link:
             return await _families(self.readers, scope)
+        by_link: _Families
         by_link, keys = await asyncio.gather(
             self._once(
                 "by link", scope, lambda: _families(self.readers, replace(scope, group_by="link"))
@@ -265,7 +268,7 @@ class _Shared:
         )
         dimension = scope.group_by
         if dimension == "link":
-            return _regrouped(by_link, lambda slug: slug)
+            return by_link  # only read: each report builds rows of its own
         return _regrouped(by_link, lambda slug: keys[slug][dimension] if slug else None)
 
 
