@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from tracker import money
 
 
 class TestMoney:
+    @given(
+        minor=st.integers(-(10**13), 10**13),
+        currency=st.sampled_from(["EUR", "JPY", "KWD", "CLF"]),  # 2, 0, 3 and 4 decimals
+        by=st.integers(1, 10**7),
+        extra_places=st.sampled_from([0, 2]),
+    )
+    @example(minor=5, currency="EUR", by=2, extra_places=0)  # 2.5 cents: 0.02
+    @example(minor=15, currency="EUR", by=2, extra_places=0)  # 7.5 cents: 0.08
+    @example(minor=-5, currency="JPY", by=2, extra_places=0)  # -2.5 yen: -2
+    @example(minor=-1, currency="EUR", by=1000, extra_places=2)  # -0.0000
+    def test_minor_text_prints_what_decimal_prints(
+        self, minor: int, currency: str, by: int, extra_places: int
+    ) -> None:
+        """Integer arithmetic for speed, Decimal's answer to the digit: half to even, the sign
+        of a negative amount that rounds to nothing kept."""
+        places = Decimal(1).scaleb(-(money.currency_exponent(currency) + extra_places))
+        expected = (money.from_minor(minor, currency) / Decimal(by)).quantize(
+            places, rounding=ROUND_HALF_EVEN
+        )
+        assert money.minor_text(minor, currency, by=by, extra_places=extra_places) == str(expected)
+
     @pytest.mark.parametrize(
         ("amount", "currency", "minor"),
         [

@@ -86,6 +86,22 @@ def from_minor(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
 
 
+def minor_text(minor: int, currency: str, *, by: int = 1, extra_places: int = 0) -> str:
+    """``minor / by`` as text, in the currency's decimals plus ``extra_places``, rounded half
+    to even: what ``str`` of the Decimal quantized so would print, digit for digit (a
+    negative amount that rounds to nothing stays "-0.00"). Integer arithmetic, because a
+    report writes every amount of every row: 2,000 rows took 64 ms through Decimal."""
+    places = currency_exponent(currency) + extra_places
+    quotient, remainder = divmod(abs(minor) * 10**extra_places, by)
+    if 2 * remainder > by or (2 * remainder == by and quotient % 2):
+        quotient += 1
+    digits = str(quotient)
+    if places:
+        digits = digits.rjust(places + 1, "0")
+        digits = f"{digits[:-places]}.{digits[-places:]}"
+    return f"-{digits}" if minor < 0 else digits
+
+
 # Stripe's own minor units differ from ISO 4217 for a few currencies (its "special cases").
 _STRIPE_ZERO_DECIMAL = frozenset(
     {

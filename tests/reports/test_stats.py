@@ -422,6 +422,36 @@ class TestReportsAskedAtOnce:
                     assert full.totals.median_time_to_order_s is not None
                     assert full.totals.unique_visitors
 
+    async def test_a_limited_report_is_the_head_of_the_whole_one(
+        self, app: TrackerApp, shop: Shop
+    ) -> None:
+        """The overview's top links: the first rows of the report, in its order, and the row
+        of no link wherever it ranks; the totals those of every row. Asked beside reports it
+        shares its reads with, and alone."""
+
+        def scope(dimension: Dimension, limit: int | None) -> Scope:
+            return service.scope_for(
+                app.runtime.settings,
+                dialect=dialect_of(app.runtime.engine),
+                start=shop.params["from"],
+                end=shop.params["to"],
+                tz="UTC",
+                group_by=dimension,
+                limit=limit,
+            )
+
+        whole = await service.report(app.runtime.readers, scope("link", None))
+        nobody = next(n for n, row in enumerate(whole.rows) if row.key is None)
+        assert nobody > 0  # the order no link claims ranks below a link
+        for limit in (0, nobody, nobody + 1, len(whole.rows)):
+            head, _campaigns = await service.reports(
+                app.runtime.readers, [scope("link", limit), scope("utm_campaign", None)]
+            )
+            alone = await service.report(app.runtime.readers, scope("link", limit))
+            expected = whole.rows[:limit] + [r for r in whole.rows[limit:] if r.key is None]
+            assert head.rows == alone.rows == expected, limit
+            assert head.totals == alone.totals == whole.totals
+
 
 class TestFilters:
     async def test_filters_narrow_every_family(self, api: httpx.AsyncClient, shop: Shop) -> None:

@@ -54,6 +54,7 @@ def scope(
     period: Period,
     tz: str,
     group_by: Dimension | None,
+    limit: int | None = None,
     **filters: str | None,
 ) -> Scope:
     return reports.scope_for(
@@ -64,6 +65,7 @@ def scope(
         tz=tz,
         group_by=group_by,
         details=False,  # no page shows a median time to order or unique visitors
+        limit=limit,
         **filters,
     )
 
@@ -134,8 +136,12 @@ async def overview(
     by_link, campaigns, channels, days = await reports.reports(
         readers,
         [
-            scope(session, settings, period, tz, group_by)
-            for group_by in ("link", "utm_campaign", "utm_source", "day")
+            # One more than shown: the row of no link may rank among them.
+            scope(session, settings, period, tz, "link", limit=TOP_LINKS + 1),
+            *(
+                scope(session, settings, period, tz, by)
+                for by in ("utm_campaign", "utm_source", "day")
+            ),
         ],
     )
     unattributed = next((row for row in by_link.rows if row.key is None), None)

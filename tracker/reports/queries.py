@@ -95,11 +95,19 @@ class Scope:
     # passes) and unique visitors (distinct hashes of raw clicks, two thirds of a link's
     # referrers, devices and countries). They read as None and 0.
     details: bool = True
+    # The first rows only, in the report's order, and the row of no key wherever it ranks
+    # (the orders no link claims): the overview's ten top links, not 2,000 rows to show ten.
+    limit: int | None = None
     link: str | None = None
     utm_source: str | None = None
     utm_medium: str | None = None
     utm_campaign: str | None = None
     tag: str | None = None
+
+    @property
+    def whole(self) -> Scope:
+        """The same period and filters, ungrouped: what reports asked together share."""
+        return replace(self, group_by=None, limit=None)
 
     @property
     def filters_links(self) -> bool:

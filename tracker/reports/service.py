@@ -6,11 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tracker import clock, money, timebuckets
@@ -67,15 +65,8 @@ def period(start: str | None, end: str | None, tz: ZoneInfo) -> tuple[datetime, 
 
 def _money(minor: dict[str, int]) -> Money:
     return {
-        currency: str(money.from_minor(amount, currency))
-        for currency, amount in sorted(minor.items())
+        currency: money.minor_text(amount, currency) for currency, amount in sorted(minor.items())
     }
-
-
-def _divide(amount_minor: int, by: int, currency: str, extra_places: int = 0) -> str:
-    places = Decimal(1).scaleb(-(money.currency_exponent(currency) + extra_places))
-    value = money.from_minor(amount_minor, currency) / Decimal(by)
-    return str(value.quantize(places, rounding=ROUND_HALF_EVEN))
 
 
 def _ratio(numerator: float, denominator: float | None) -> float | None:
@@ -103,12 +94,13 @@ def _fields(totals: Totals) -> dict[str, Any]:
         "refunds": _money(refunds),
         "net_revenue": _money(net),
         "average_order_value": {
-            c: _divide(amount, per_currency_orders[c], c)
+            c: money.minor_text(amount, c, by=per_currency_orders[c])
             for c, amount in sorted(revenue.items())
             if per_currency_orders.get(c)
         },
         "revenue_per_click": {
-            c: _divide(amount, totals.clicks, c, extra_places=2) for c, amount in net.items()
+            c: money.minor_text(amount, c, by=totals.clicks, extra_places=2)
+            for c, amount in net.items()
         }
         if totals.clicks
         else {},
@@ -132,10 +124,6 @@ async def _read(
     readers: Readers, family: Callable[[AsyncSession, Scope], Awaitable[T]], scope: Scope
 ) -> T:
     async with readers() as session:
-        if scope.dialect == "postgresql":
-            # The families already share the cores: parallel workers for one of them only
-            # oversubscribe them (a year by campaign: 250 -> 200 ms without).
-            await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         return await family(session, scope)
 
 
@@ -238,25 +226,25 @@ class _Shared:
     def __init__(self, readers: Readers, scopes: Sequence[Scope] = ()) -> None:
         self.readers = readers
         self._reads: dict[tuple[str, Scope], asyncio.Future[Any]] = {}
-        by_link = [replace(s, group_by=None) for s in scopes if s.group_by in queries.LINK_COLUMNS]
+        by_link = [s.whole for s in scopes if s.group_by in queries.LINK_COLUMNS]
         self._by_link = {whole for whole in by_link if by_link.count(whole) > 1}
 
     def _once(self, name: str, scope: Scope, read: Callable[[], Awaitable[T]]) -> Awaitable[T]:
-        key = (name, replace(scope, group_by=None))
+        key = (name, scope.whole)
         if key not in self._reads:
             self._reads[key] = asyncio.ensure_future(read())
         return self._reads[key]
 
     def whole(self, scope: Scope) -> Awaitable[tuple[dict[Any, Totals], float | None]]:
-        whole = replace(scope, group_by=None)
+        whole = scope.whole
         return self._once("aggregate", scope, lambda: _aggregate(self, whole))
 
     def spent(self, scope: Scope) -> Awaitable[dict[Any, Totals]]:
-        whole = replace(scope, group_by=None)
+        whole = scope.whole
         return self._once("spend", scope, lambda: _read(self.readers, queries.spend, whole))
 
     async def families(self, scope: Scope) -> _Families:
-        whole = replace(scope, group_by=None)
+        whole = scope.whole
         if scope.group_by not in queries.LINK_COLUMNS or whole not in self._by_link:
             return await _families(self.readers, scope)
         by_link: _Families
@@ -309,18 +297,18 @@ async def _report(shared: _Shared, scope: Scope) -> Report:
     grouped, total = await _rows_and_totals(shared, scope)
     by_currency = total.orders_by_currency or {}
     main = max(sorted(by_currency), key=lambda c: by_currency[c]) if by_currency else ""
-    rows = [Row(key=key, **_fields(totals)) for key, totals in grouped.items()]
-    if scope.group_by in queries.TIME_DIMENSIONS:
-        rows.sort(key=lambda row: (row.key is None, row.key or ""))
-    else:
-        rows.sort(
-            key=lambda row: (
-                -Decimal(row.net_revenue.get(main, 0)),
-                -row.clicks,
-                row.key is None,
-                str(row.key),
-            )
-        )
+
+    def rank(item: tuple[Any, Totals]) -> tuple[Any, ...]:
+        key, totals = item
+        if scope.group_by in queries.TIME_DIMENSIONS:
+            return (key is None, key or "")
+        net = (totals.revenue or {}).get(main, 0) - (totals.refunds or {}).get(main, 0)
+        return (-net, -totals.clicks, key is None, str(key))
+
+    ranked = sorted(grouped.items(), key=rank)  # ranked before rows are made: see Scope.limit
+    if scope.limit is not None:
+        ranked = ranked[: scope.limit] + [item for item in ranked[scope.limit :] if item[0] is None]
+    rows = [Row(key=key, **_fields(totals)) for key, totals in ranked]
     return Report(
         start=scope.start,
         end=scope.end,
@@ -358,6 +346,7 @@ def scope_for(
     tz: str,
     group_by: Dimension | None,
     details: bool = True,
+    limit: int | None = None,
     **filters: str | None,
 ) -> Scope:
     """What a report covers, from its parameters and the deployment's settings."""
@@ -373,6 +362,7 @@ def scope_for(
         settings.report_timezone,
         open_end=end is None,
         details=details,
+        limit=limit,
         raw_clicks_from=(
             None
             if settings.click_retention_days is None
