@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
@@ -157,13 +158,19 @@ class Totals:
 
 
 def add_amounts(into: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, int] | None:
-    """Amounts per currency added up; None where neither side has any."""
+    """Amounts per currency added up; None where neither side has any.
+
+    ``into`` is added to in place (a copy of ``more`` where it is None): it must belong to
+    the sum being made, as the rows a report adds up into a total or a key do. A new dict
+    each time cost a 90-day overview 100,000 of them.
+    """
     if more is None:
         return into
-    merged = dict(into or {})
+    if into is None:
+        return dict(more)
     for currency, amount in more.items():
-        merged[currency] = merged.get(currency, 0) + amount
-    return merged
+        into[currency] = into.get(currency, 0) + amount
+    return into
 
 
 def _link_conditions(scope: Scope) -> list[ColumnElement[bool]]:
@@ -200,6 +207,13 @@ def _key(scope: Scope, timestamp: Expr) -> Expr:
         return CLICK_COLUMNS[dimension]  # type: ignore[no-any-return]
     kind = timebuckets.BUCKETS[dimension]
     return timebuckets.bucket(timestamp, kind, scope.zone, scope.start, scope.end, scope.dialect)
+
+
+async def _rows(session: AsyncSession, query: AnySelect) -> Sequence[Any]:
+    """Rows of sums read through Core, all at once: the ORM's row loading, which these plain
+    tuples do not need, was a tenth of a 90-day overview's time in Python."""
+    connection = await session.connection()
+    return (await connection.execute(query)).all()
 
 
 def _named(scope: Scope, key: Any) -> Any:
@@ -393,7 +407,7 @@ async def _click_rows(
     if scope.group_by is not None:
         query = query.group_by(key)
     found: dict[Any, Totals] = {}
-    for row_key, humans, bots, uniques in await session.execute(query):
+    for row_key, humans, bots, uniques in await _rows(session, query):
         if humans or bots:
             uniques = uniques if scope.details else 0  # the rollup's are read, not shown
             found[_named(scope, row_key)] = Totals(int(humans), int(bots), int(uniques))
@@ -533,7 +547,7 @@ async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals]
     query = _orders_by_key(scope)
     found: dict[Any, Totals] = defaultdict(lambda: Totals(orders_by_currency={}, revenue={}))
     gaps: dict[Any, list[int]] = defaultdict(list)
-    for bucket, currency, count, amount, key_gaps in await session.execute(query):
+    for bucket, currency, count, amount, key_gaps in await _rows(session, query):
         row_key = _named(scope, bucket)
         totals = found[row_key]
         totals.orders += int(count)
@@ -560,7 +574,7 @@ async def link_keys(session: AsyncSession, scope: Scope) -> dict[str, dict[str, 
     query = select(Link.slug, *columns.values()).where(*_link_conditions(scope))
     return {
         slug: dict(zip(columns, values, strict=True))
-        for slug, *values in await session.execute(query)
+        for slug, *values in await _rows(session, query)
     }
 
 
@@ -584,8 +598,8 @@ async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, in
     )
     per_link = _per_link(scope, refunded, Refund.currency)
     found: dict[Any, dict[str, int]] = defaultdict(dict)
-    for row_key, currency, amount in await session.execute(
-        _by_key(scope, per_link, func.sum(per_link.c.refunds))
+    for row_key, currency, amount in await _rows(
+        session, _by_key(scope, per_link, func.sum(per_link.c.refunds))
     ):
         found[_named(scope, row_key)][currency] = int(amount)
     return dict(found)
@@ -653,7 +667,7 @@ async def spend(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
         query = query.join(LinkTag, LinkTag.link_id == spent.c.link_id)
     query = query.group_by(spent.c.currency, *([key] if dimension else []))
     found: dict[Any, Totals] = defaultdict(lambda: Totals(cost={}))
-    for row_key, currency, amount, impressions in await session.execute(query):
+    for row_key, currency, amount, impressions in await _rows(session, query):
         totals = found[_named(scope, row_key)]
         assert totals.cost is not None
         totals.cost[currency] = int(amount)
