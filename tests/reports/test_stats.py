@@ -422,6 +422,33 @@ class TestReportsAskedAtOnce:
                     assert full.totals.median_time_to_order_s is not None
                     assert full.totals.unique_visitors
 
+    async def test_reports_by_click_columns_filed_from_one_pass(
+        self, app: TrackerApp, shop: Shop
+    ) -> None:
+        """A link page's referrers, devices and countries, without unique visitors, are read
+        once by all of them together and filed under each: each the same as asked alone,
+        the orders (joined to their clicks) and the refunds too."""
+        columns: list[Dimension] = ["referrer", "device", "browser", "os", "country"]
+        for link in (None, "ig-story"):
+            scopes = [
+                service.scope_for(
+                    app.runtime.settings,
+                    dialect=dialect_of(app.runtime.engine),
+                    start=shop.params["from"],
+                    end=shop.params["to"],
+                    tz="UTC",
+                    group_by=column,
+                    details=False,
+                    link=link,
+                )
+                for column in columns
+            ]
+            together = await service.reports(app.runtime.readers, scopes)
+            alone = [await service.report(app.runtime.readers, scope) for scope in scopes]
+            assert together == alone, link
+            assert together[0].totals.orders and together[0].totals.refunds == {"EUR": "10.00"}
+            assert len({row.key for row in together[1].rows}) > 1  # devices apart
+
     async def test_a_limited_report_is_the_head_of_the_whole_one(
         self, app: TrackerApp, shop: Shop
     ) -> None:

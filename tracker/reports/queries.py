@@ -10,6 +10,7 @@ medians are taken here. Time bucketing lives in `timebuckets.py`.
 from __future__ import annotations
 
 import bisect
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -104,6 +105,9 @@ class Scope:
     utm_medium: str | None = None
     utm_campaign: str | None = None
     tag: str | None = None
+    # Rows keyed by these click columns together (a tuple per row), for reports by several
+    # of them to be filed from one pass: group_by names the first, so the clicks are read raw.
+    click_key: tuple[str, ...] = ()
 
     @property
     def whole(self) -> Scope:
@@ -197,6 +201,10 @@ def _chosen_links(scope: Scope, link_id: Expr) -> list[ColumnElement[bool]]:
 
 def _key(scope: Scope, timestamp: Expr) -> Expr:
     dimension = scope.group_by
+    if scope.click_key:
+        columns = [CLICK_COLUMNS[name] for name in scope.click_key]
+        # One value to group by and read back: a row on PostgreSQL, a JSON array on SQLite.
+        return func.row(*columns) if scope.dialect == "postgresql" else func.json_array(*columns)
     if dimension is None:
         return literal(None)
     if dimension in LINK_COLUMNS:
@@ -209,6 +217,12 @@ def _key(scope: Scope, timestamp: Expr) -> Expr:
     return timebuckets.bucket(timestamp, kind, scope.zone, scope.start, scope.end, scope.dialect)
 
 
+def _grouping(scope: Scope, key: Expr) -> list[Expr]:
+    """What rows are grouped by: the key; or the click columns a key of several is made of,
+    since PostgreSQL sorts records to group by them (a link's 100,000 clicks: 180 -> 41 ms)."""
+    return [CLICK_COLUMNS[name] for name in scope.click_key] if scope.click_key else [key]
+
+
 async def _rows(session: AsyncSession, query: AnySelect) -> Sequence[Any]:
     """Rows of sums read through Core, all at once: the ORM's row loading, which these plain
     tuples do not need, was a tenth of a 90-day overview's time in Python."""
@@ -217,7 +231,10 @@ async def _rows(session: AsyncSession, query: AnySelect) -> Sequence[Any]:
 
 
 def _named(scope: Scope, key: Any) -> Any:
-    """A row's key as reports name it: PostgreSQL's time buckets come back as dates."""
+    """A row's key as reports name it: PostgreSQL's time buckets come back as dates, and a
+    key of several click columns as a row or a JSON array (a tuple here)."""
+    if scope.click_key:
+        return tuple(json.loads(key) if isinstance(key, str) else key)
     if isinstance(key, date) and scope.group_by in TIME_DIMENSIONS:
         return timebuckets.as_key(key, timebuckets.BUCKETS[scope.group_by])
     return key
@@ -405,7 +422,7 @@ async def _click_rows(
     """Join what the key and the filters need, group, and read (clicks, bots, visitors) rows."""
     query = _join_links(scope, query, link_id)
     if scope.group_by is not None:
-        query = query.group_by(key)
+        query = query.group_by(*_grouping(scope, key))
     found: dict[Any, Totals] = {}
     for row_key, humans, bots, uniques in await _rows(session, query):
         if humans or bots:
@@ -438,7 +455,8 @@ def _per_link(scope: Scope, query: AnySelect, *group_by: Expr) -> Subquery:
     key = _key(scope, Order.occurred_at).label("key")
     query = _order_rows(scope, query.add_columns(Order.link_id, *([key] if own_key else [])))
     query = query.where(*_chosen_links(scope, Order.link_id))
-    return query.group_by(Order.link_id, *group_by, *([key] if own_key else [])).subquery()
+    own = _grouping(scope, key) if own_key else []
+    return query.group_by(Order.link_id, *group_by, *own).subquery()
 
 
 def _join_links(scope: Scope, query: AnySelect, link_id: Expr) -> AnySelect:
@@ -488,7 +506,7 @@ def _orders_by_key(scope: Scope) -> AnySelect:
         query = select(key, Order.currency, func.count(), func.sum(Order.amount_minor), gaps)
         query = _order_rows(scope, query.select_from(Order))
         query = _join_links(scope, query.where(*_chosen_links(scope, Order.link_id)), Order.link_id)
-        return query.group_by(Order.currency, *([key] if scope.group_by else []))
+        return query.group_by(Order.currency, *(_grouping(scope, key) if scope.group_by else []))
     counted = select(
         Order.currency,
         func.count().label("orders"),

@@ -221,13 +221,24 @@ class _Shared:
     filters: the whole period's aggregate and spend (a link page's five reports need one,
     not four), and, for two or more reports by keys of a link (link, source, campaign...),
     the clicks, orders and refunds by link, filed under each report's key in Python (the
-    overview's reports by link, campaign and channel make one pass over the orders)."""
+    overview's reports by link, campaign and channel make one pass over the orders).
+
+    Likewise two or more reports by a click's own columns (a link page's referrers,
+    devices and countries) read the raw clicks, and the orders joined to them, once by all
+    those columns together, where no unique visitors are counted (they do not add up):
+    two statements over a link's 100,000 clicks instead of six.
+    """
 
     def __init__(self, readers: Readers, scopes: Sequence[Scope] = ()) -> None:
         self.readers = readers
         self._reads: dict[tuple[str, Scope], asyncio.Future[Any]] = {}
         by_link = [s.whole for s in scopes if s.group_by in queries.LINK_COLUMNS]
         self._by_link = {whole for whole in by_link if by_link.count(whole) > 1}
+        by_clicks: dict[Scope, set[Dimension]] = {}
+        for s in scopes:
+            if s.group_by is not None and s.group_by in queries.CLICK_COLUMNS and not s.details:
+                by_clicks.setdefault(s.whole, set()).add(s.group_by)
+        self._by_clicks = {w: tuple(sorted(d)) for w, d in by_clicks.items() if len(d) > 1}
 
     def _once(self, name: str, scope: Scope, read: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         key = (name, scope.whole)
@@ -245,6 +256,14 @@ class _Shared:
 
     async def families(self, scope: Scope) -> _Families:
         whole = scope.whole
+        if scope.group_by in queries.CLICK_COLUMNS and whole in self._by_clicks:
+            columns = self._by_clicks[whole]
+            together = replace(scope, group_by=columns[0], click_key=columns)
+            by_clicks = await self._once(
+                "by clicks", scope, lambda: _families(self.readers, together)
+            )
+            place = columns.index(scope.group_by)
+            return _regrouped(by_clicks, lambda values: values[place])
         if scope.group_by not in queries.LINK_COLUMNS or whole not in self._by_link:
             return await _families(self.readers, scope)
         by_link: _Families
@@ -363,6 +382,7 @@ def scope_for(
         open_end=end is None,
         details=details,
         limit=limit,
+        click_key=(),  # only `_Shared` keys its own passes by several click columns
         raw_clicks_from=(
             None
             if settings.click_retention_days is None
