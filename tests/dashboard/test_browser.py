@@ -93,7 +93,7 @@ class Watched:
             await self.page.screenshot(path=ARTIFACTS / f"{name}-{label}.png", full_page=True)
             crowded = await self.page.evaluate(
                 """() => [...document.querySelectorAll('.table-wrap')]
-                    .filter(w => w.querySelector('table.report, table.parts'))
+                    .filter(w => w.querySelector('table.report, table.parts, table.links'))
                     .filter(w => w.scrollWidth > w.clientWidth)
                     .map(w => w.getAttribute('aria-label'))"""
             )
