@@ -10,7 +10,7 @@ import httpx
 import pytest
 import time_machine
 
-from tests import factories, servers
+from tests import factories, platforms, servers
 from tracker import auth
 from tracker.config import Settings
 from tracker.dashboard.router import SECURITY_HEADERS
@@ -252,6 +252,36 @@ class TestPages:
             r'<span class="label">Clicks</span>\s*<strong class="value">3</strong>', page
         )
         assert "spring" in page and "instagram" in page
+
+    async def test_the_orders_page_shows_each_order_with_its_own_refunds(
+        self, signed_in: httpx.AsyncClient, client: httpx.AsyncClient
+    ) -> None:
+        """Two refunds of one order summed beside it, none beside the other, one refund
+        that came before its order counted when the order comes."""
+        now = platforms.now()
+        await platforms.shopify(client, "refunds/create", platforms.payload("shopify_refund"))
+        for number in (5678901234567, 42):
+            order = platforms.payload("shopify_order", id=number, created_at=now)
+            await platforms.shopify(client, "orders/create", order)
+        third = platforms.payload("shopify_order", id=43, created_at=now)
+        await platforms.shopify(client, "orders/create", third)
+        for refund_id in (929361465, 929361466):
+            refund = platforms.payload("shopify_refund", id=refund_id, order_id=42)
+            await platforms.shopify(client, "refunds/create", refund)
+        page = (await signed_in.get("/dashboard/orders")).text
+        refunded = {
+            number: re.search(
+                rf"shopify · {number}</td>.*?</td>.*?</td>\s*<td class=\"n\">([^<]*)</td>",
+                page,
+                re.S,
+            )
+            for number in (5678901234567, 42, 43)
+        }
+        assert {n: found.group(1) if found else None for n, found in refunded.items()} == {
+            5678901234567: "10.00 EUR",
+            42: "20.00 EUR",
+            43: "–",
+        }
 
     async def test_the_qr_code_downloads_as_svg_and_png(
         self, signed_in: httpx.AsyncClient, api: httpx.AsyncClient

@@ -202,29 +202,29 @@ class RecentOrder:
 
 
 async def recent_orders(session: AsyncSession, limit: int) -> list[RecentOrder]:
-    """The newest orders with the link (and post) they came from and what was refunded."""
+    """The newest orders with the link (and post) they came from and what was refunded.
+
+    The refunds are summed for the orders shown only, per order: summed for every order
+    and joined, they cost PostgreSQL 130-200 ms at 100,000 orders, against 3 ms.
+    """
     refunded = (
-        select(
-            Refund.platform, Refund.shop, Refund.order_external_id,
-            func.sum(Refund.amount_minor).label("minor"),
+        select(func.coalesce(func.sum(Refund.amount_minor), 0))
+        .where(
+            Refund.platform == Order.platform,
+            Refund.shop == Order.shop,
+            Refund.order_external_id == Order.external_id,
         )
-        .group_by(Refund.platform, Refund.shop, Refund.order_external_id)
-        .subquery()
-    )  # fmt: skip
+        .correlate(Order)
+        .scalar_subquery()
+    )
     query = (
-        select(Order, Link.slug, Link.title, Link.utm_content, refunded.c.minor)
+        select(Order, Link.slug, Link.title, Link.utm_content, refunded)
         .outerjoin(Link, Link.id == Order.link_id)
-        .outerjoin(
-            refunded,
-            (refunded.c.platform == Order.platform)
-            & (refunded.c.shop == Order.shop)
-            & (refunded.c.order_external_id == Order.external_id),
-        )
         .order_by(Order.occurred_at.desc(), Order.id.desc())
         .limit(limit)
     )
     return [
-        RecentOrder(order, slug, title, post, int(minor or 0))
+        RecentOrder(order, slug, title, post, int(minor))
         for order, slug, title, post, minor in await session.execute(query)
     ]
 
