@@ -203,7 +203,8 @@ def _key(scope: Scope, timestamp: Expr) -> Expr:
     dimension = scope.group_by
     if scope.click_key:
         columns = [CLICK_COLUMNS[name] for name in scope.click_key]
-        # One value to group by and read back: a row on PostgreSQL, a JSON array on SQLite.
+        # One value to read back, a row on PostgreSQL, a JSON array on SQLite (the rows are
+        # grouped by the columns themselves: `_grouping`).
         return func.row(*columns) if scope.dialect == "postgresql" else func.json_array(*columns)
     if dimension is None:
         return literal(None)
