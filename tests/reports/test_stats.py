@@ -164,6 +164,20 @@ def _rows(data: dict[str, Any]) -> dict[Any, dict[str, Any]]:
     return {row["key"]: row for row in data["rows"]}
 
 
+def _scope(app: TrackerApp, shop: Shop, group_by: Dimension | None, **more: Any) -> Scope:
+    """A report of the shop's period, as the service is asked it (``more``: tz, details,
+    limit, filters)."""
+    return service.scope_for(
+        app.runtime.settings,
+        dialect=dialect_of(app.runtime.engine),
+        start=shop.params["from"],
+        end=shop.params["to"],
+        tz=more.pop("tz", "UTC"),
+        group_by=group_by,
+        **more,
+    )
+
+
 class TestTotals:
     async def test_every_metric(self, api: httpx.AsyncClient, shop: Shop) -> None:
         data = await _stats(api, shop)
@@ -359,15 +373,7 @@ class TestReportsAskedAtOnce:
             "tag", "day", "referrer", None,
         )  # fmt: skip
         scopes = [
-            service.scope_for(
-                app.runtime.settings,
-                dialect=dialect_of(app.runtime.engine),
-                start=shop.params["from"],
-                end=shop.params["to"],
-                tz="UTC",
-                group_by=dimension,
-                utm_campaign=campaign,  # type: ignore[arg-type]
-            )
+            _scope(app, shop, dimension, utm_campaign=campaign)  # type: ignore[arg-type]
             for campaign in (None, "spring")
             for dimension in dimensions
         ]
@@ -386,20 +392,6 @@ class TestReportsAskedAtOnce:
         order and no unique visitors): every figure it does show is what the API answers, on
         both paths of the orders pass (links joined or not) and of the clicks (rollup, raw)."""
 
-        def scope(
-            dimension: Dimension | None, campaign: str | None, tz: str, details: bool
-        ) -> Scope:
-            return service.scope_for(
-                app.runtime.settings,
-                dialect=dialect_of(app.runtime.engine),
-                start=shop.params["from"],
-                end=shop.params["to"],
-                tz=tz,
-                group_by=dimension,
-                details=details,
-                utm_campaign=campaign,
-            )
-
         def undetailed(report: Report) -> Report:
             unknown = {"median_time_to_order_s": None, "unique_visitors": 0}
             rows = [row.model_copy(update=unknown) for row in report.rows]
@@ -412,11 +404,12 @@ class TestReportsAskedAtOnce:
         for tz in ("UTC", "Europe/Berlin"):  # Berlin: raw clicks for every grouping
             for campaign in (None, "spring"):
                 for dimension in dimensions:
+                    asked = {"tz": tz, "utm_campaign": campaign}
                     full = await service.report(
-                        app.runtime.readers, scope(dimension, campaign, tz, True)
+                        app.runtime.readers, _scope(app, shop, dimension, **asked)
                     )
                     light = await service.report(
-                        app.runtime.readers, scope(dimension, campaign, tz, False)
+                        app.runtime.readers, _scope(app, shop, dimension, details=False, **asked)
                     )
                     assert light == undetailed(full), (dimension, campaign, tz)
                     assert full.totals.median_time_to_order_s is not None
@@ -430,19 +423,7 @@ class TestReportsAskedAtOnce:
         the orders (joined to their clicks) and the refunds too."""
         columns: list[Dimension] = ["referrer", "device", "browser", "os", "country"]
         for link in (None, "ig-story"):
-            scopes = [
-                service.scope_for(
-                    app.runtime.settings,
-                    dialect=dialect_of(app.runtime.engine),
-                    start=shop.params["from"],
-                    end=shop.params["to"],
-                    tz="UTC",
-                    group_by=column,
-                    details=False,
-                    link=link,
-                )
-                for column in columns
-            ]
+            scopes = [_scope(app, shop, column, details=False, link=link) for column in columns]
             together = await service.reports(app.runtime.readers, scopes)
             alone = [await service.report(app.runtime.readers, scope) for scope in scopes]
             assert together == alone, link
@@ -456,25 +437,17 @@ class TestReportsAskedAtOnce:
         of no link wherever it ranks; the totals those of every row. Asked beside reports it
         shares its reads with, and alone."""
 
-        def scope(dimension: Dimension, limit: int | None) -> Scope:
-            return service.scope_for(
-                app.runtime.settings,
-                dialect=dialect_of(app.runtime.engine),
-                start=shop.params["from"],
-                end=shop.params["to"],
-                tz="UTC",
-                group_by=dimension,
-                limit=limit,
-            )
-
-        whole = await service.report(app.runtime.readers, scope("link", None))
+        whole = await service.report(app.runtime.readers, _scope(app, shop, "link"))
         nobody = next(n for n, row in enumerate(whole.rows) if row.key is None)
         assert nobody > 0  # the order no link claims ranks below a link
         for limit in (0, nobody, nobody + 1, len(whole.rows)):
             head, _campaigns = await service.reports(
-                app.runtime.readers, [scope("link", limit), scope("utm_campaign", None)]
+                app.runtime.readers,
+                [_scope(app, shop, "link", limit=limit), _scope(app, shop, "utm_campaign")],
             )
-            alone = await service.report(app.runtime.readers, scope("link", limit))
+            alone = await service.report(
+                app.runtime.readers, _scope(app, shop, "link", limit=limit)
+            )
             expected = whole.rows[:limit] + [r for r in whole.rows[limit:] if r.key is None]
             assert head.rows == alone.rows == expected, limit
             assert head.totals == alone.totals == whole.totals

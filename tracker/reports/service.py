@@ -247,12 +247,10 @@ class _Shared:
         return self._reads[key]
 
     def whole(self, scope: Scope) -> Awaitable[tuple[dict[Any, Totals], float | None]]:
-        whole = scope.whole
-        return self._once("aggregate", scope, lambda: _aggregate(self, whole))
+        return self._once("aggregate", scope, lambda: _aggregate(self, scope.whole))
 
     def spent(self, scope: Scope) -> Awaitable[dict[Any, Totals]]:
-        whole = scope.whole
-        return self._once("spend", scope, lambda: _read(self.readers, queries.spend, whole))
+        return self._once("spend", scope, lambda: _read(self.readers, queries.spend, scope.whole))
 
     async def families(self, scope: Scope) -> _Families:
         whole = scope.whole
