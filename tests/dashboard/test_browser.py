@@ -85,19 +85,22 @@ class Watched:
         assert bad == [], f"{self.page.url}: " + "; ".join(bad)
 
     async def shoot(self, name: str) -> None:
-        """Screenshots at both widths; at each, the figures' tables fit without a sideways
-        scroll (a ROAS column behind one is a figure the shop owner never sees)."""
+        """Screenshots at both widths; at each, the figures' tables and the chart fit without a
+        sideways scroll (a ROAS column or a fortnight behind one is a figure the shop owner
+        never sees), and one drawing of the chart shows."""
         ARTIFACTS.mkdir(exist_ok=True)
         for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
             await self.page.set_viewport_size(size)
             await self.page.screenshot(path=ARTIFACTS / f"{name}-{label}.png", full_page=True)
             crowded = await self.page.evaluate(
-                """() => [...document.querySelectorAll('.table-wrap')]
-                    .filter(w => w.querySelector('table.report, table.parts, table.links'))
+                """() => [...document.querySelectorAll('.table-wrap, .chart-wrap')]
+                    .filter(w => w.querySelector('table.report, table.parts, table.links, svg'))
                     .filter(w => w.scrollWidth > w.clientWidth)
-                    .map(w => w.getAttribute('aria-label'))"""
+                    .map(w => w.getAttribute('aria-label') || w.className)"""
             )
             assert crowded == [], f"{name} ({label}): {crowded} scroll sideways"
+            charts = await self.page.locator("svg.chart:visible").count()
+            assert charts == (1 if await self.page.locator("svg.chart").count() else 0)
         await self.page.set_viewport_size(DESKTOP)
 
 
@@ -168,7 +171,7 @@ class TestInChromium:
         short_url = await page.locator("#short-url").input_value()
         slug = short_url.rsplit("/", 1)[1]
         assert await page.locator(".qr-code svg").is_visible()
-        assert await page.locator("svg.chart").count() == 1
+        assert await page.locator("svg.chart:visible").count() == 1
 
         async with httpx.AsyncClient() as http:  # two people follow the link
             for agent in (factories.IPHONE, factories.DESKTOP_CHROME):
@@ -194,6 +197,9 @@ class TestInChromium:
             "desktop 1 1 64.00 EUR",
             "mobile 1 0 –",
         ]
+        assert await page.locator(".apart").inner_text() == (
+            "1 bot or link-preview click, not counted above."
+        )
         await watched.accessible()
         await watched.shoot("link")
 
@@ -249,7 +255,7 @@ class TestInChromium:
         await page.click(".sign-in button[type=submit]")
         await page.wait_for_url(f"{base_url}/dashboard")
         assert await page.locator(".funnel li").count() == 5
-        assert "bot and link-preview clicks" in await page.locator(".apart").inner_text()
+        assert "bot and link-preview clicks, not" in await page.locator(".apart").inner_text()
         await watched.accessible()
         await watched.shoot("overview-demo")
         await page.goto("/dashboard/links?sort=net")

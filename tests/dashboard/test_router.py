@@ -244,6 +244,7 @@ class TestPages:
         await factories.create_link(api, slug="ig", utm_campaign="spring", utm_source="instagram")
         for _ in range(3):
             await factories.click(signed_in, "ig")
+        await signed_in.get("/ig", headers={"User-Agent": "Twitterbot/1.0"})
         await factories.flush_clicks(app)
         totals = (await api.get("/api/stats")).json()["totals"]
         page = (await signed_in.get("/dashboard")).text
@@ -252,6 +253,9 @@ class TestPages:
             r'<span class="label">Clicks</span>\s*<strong class="value">3</strong>', page
         )
         assert "spring" in page and "instagram" in page
+        assert "<strong>1</strong> bot or link-preview click, not counted above." in page
+        # No spend, so no impressions: no click-through rate, rather than "– click-through".
+        assert "click-through" not in page
 
     async def test_the_orders_page_shows_each_order_with_its_own_refunds(
         self, signed_in: httpx.AsyncClient, client: httpx.AsyncClient

@@ -6,7 +6,9 @@ pygal, the maintained choice, writes inline styles and scripts into its SVG,
 which the dashboard's Content-Security-Policy refuses. Clicks are hatched
 bars and orders a dashed line with square markers, so the two read apart in
 grey too; the `<title>`/`<desc>` name the chart and every figure is also in
-a table beside it.
+a table beside it. Each chart comes in two drawings, a wide one and a narrow
+one for phones (the stylesheet shows one): scaled down to a phone, the wide
+one's labels would shrink below legibility, and kept at size it would scroll.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT = 720, 240
+# (name, width, height) of each drawing, in the SVG's own units; its labels are 11 of them.
+_SIZES = (("wide", 720, 240), ("narrow", 360, 220))
 _LEFT, _RIGHT, _TOP, _BOTTOM = 44, 44, 16, 28
 
 
@@ -48,9 +51,13 @@ def daily(days: Sequence[DayFigure], title: str) -> Markup:
     """Clicks (bars, left axis) and orders (line, right axis) for each day."""
     if not days:
         return Markup("")
+    return Markup("").join(_daily(days, title, *size) for size in _SIZES)
+
+
+def _daily(days: Sequence[DayFigure], title: str, name: str, width: int, height: int) -> Markup:
     clicks_top = _ceiling(max(max(d.clicks for d in days), 1))
     orders_top = _ceiling(max(max(d.orders for d in days), 1))
-    inner_w, inner_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
+    inner_w, inner_h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
     slot = inner_w / len(days)
     bar = max(slot * 0.7, 1.0)
     base = _TOP + inner_h
@@ -66,22 +73,23 @@ def daily(days: Sequence[DayFigure], title: str) -> Markup:
         f"{max(d.clicks for d in days):,}."
     )
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        'aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart-title">{escape(title)}</title>',
-        f'<desc id="chart-desc">{escape(desc)}</desc>',
-        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'<svg class="chart {name}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{name}-title {name}-desc" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{name}-title">{escape(title)}</title>',
+        f'<desc id="{name}-desc">{escape(desc)}</desc>',
+        # Each drawing its own pattern: one in a hidden drawing paints nothing in the other.
+        f'<defs><pattern id="{name}-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><rect width="6" height="6" class="bar-fill"/>'
         '<line x1="0" y1="0" x2="0" y2="6" class="bar-hatch" stroke-width="2"/></pattern></defs>',
     ]
     for fraction in (0, 0.5, 1):
         line_y = base - inner_h * fraction
         parts.append(
-            f'<line x1="{_LEFT}" y1="{line_y:.1f}" x2="{WIDTH - _RIGHT}" y2="{line_y:.1f}" '
+            f'<line x1="{_LEFT}" y1="{line_y:.1f}" x2="{width - _RIGHT}" y2="{line_y:.1f}" '
             'class="grid"/>'
             f'<text x="{_LEFT - 6}" y="{line_y + 4:.1f}" class="axis" text-anchor="end">'
             f"{_tick(clicks_top, fraction)}</text>"
-            f'<text x="{WIDTH - _RIGHT + 6}" y="{line_y + 4:.1f}" class="axis">'
+            f'<text x="{width - _RIGHT + 6}" y="{line_y + 4:.1f}" class="axis">'
             f"{_tick(orders_top, fraction)}</text>"
         )
     points = []
@@ -90,7 +98,7 @@ def daily(days: Sequence[DayFigure], title: str) -> Markup:
         top = y(figure.clicks, clicks_top)
         parts.append(
             f'<rect x="{x:.1f}" y="{top:.1f}" width="{bar:.1f}" height="{base - top:.1f}" '
-            f'fill="url(#hatch)" class="bar"><title>{figure.day}: {figure.clicks:,} clicks, '
+            f'fill="url(#{name}-hatch)" class="bar"><title>{figure.day}: {figure.clicks:,} clicks, '
             f"{figure.orders:,} orders</title></rect>"
         )
         points.append((_LEFT + slot * (index + 0.5), y(figure.orders, orders_top)))
@@ -103,7 +111,7 @@ def daily(days: Sequence[DayFigure], title: str) -> Markup:
     for index in sorted({0, len(days) // 2, len(days) - 1}):
         x = _LEFT + slot * (index + 0.5)
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - 8}" class="axis" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{height - 8}" class="axis" text-anchor="middle">'
             f"{days[index].day[5:]}</text>"
         )
     parts.append("</svg>")

@@ -178,6 +178,7 @@ def zero_filled(report: Report, period: Period) -> list[Row]:
 @dataclass(frozen=True, slots=True)
 class LinkFigures:
     summary: Metrics
+    steps: list[Step]
     days: list[Row]
     referrers: list[Row]
     devices: list[Row]
@@ -202,8 +203,10 @@ async def link_figures(
     summary, days, referrers, devices, countries = await reports.reports(
         readers, [scope(session, settings, period, tz, d, link=slug) for d in dimensions]
     )
+    totals = summary.totals
     return LinkFigures(
-        summary=summary.totals,
+        summary=totals,
+        steps=_funnel(totals, None, main_currency(totals.revenue, totals.cost)),
         days=zero_filled(days, period),
         referrers=_counted(referrers.rows)[:10],
         devices=_counted(devices.rows)[:10],
