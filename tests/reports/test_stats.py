@@ -361,6 +361,30 @@ class TestTotalsWhateverTheRows:
         ):
             assert (await _stats(api, shop, group_by=dimension))["totals"] == expected, dimension
 
+    async def test_spend_totals_summed_from_campaign_and_time_rows(
+        self, api: httpx.AsyncClient, shop: Shop
+    ) -> None:
+        """Rows by campaign or time hold every spend row once, so their totals add the rows'
+        spend up instead of reading it again: the same as the ungrouped report's, with spend
+        on a campaign no link is in and on a link of no campaign, filtered or not."""
+        await factories.create_link(api, slug="plain", utm_source="instagram")
+        for spend in (
+            {"utm_campaign": "winter", "amount": "7.50", "currency": "EUR", "impressions": 40},
+            {"link": "plain", "amount": "3.00", "currency": "USD"},
+        ):
+            response = await api.post("/api/spend", json={"date": shop.today.isoformat(), **spend})
+            assert response.status_code == 201, response.text
+        for filters in ({}, {"utm_campaign": "spring"}, {"utm_source": "instagram"}):
+            expected = (await _stats(api, shop, **filters))["totals"]
+            for dimension in ("utm_campaign", "day", "week", "month"):
+                totals = (await _stats(api, shop, group_by=dimension, **filters))["totals"]
+                assert totals == expected, (dimension, filters)
+        every = (await _stats(api, shop))["totals"]
+        assert (every["cost"], every["impressions"]) == (
+            {"EUR": "37.50", "JPY": "500", "USD": "3.00"},
+            1640,
+        )
+
 
 class TestReportsAskedAtOnce:
     async def test_answer_as_each_asked_alone(self, app: TrackerApp, shop: Shop) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -198,6 +198,19 @@ async def aggregate(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], 
 
 # Every click and order falls in exactly one row of these: the rows add up to the totals.
 _PARTITIONS = (*queries.LINK_COLUMNS, *queries.TIME_DIMENSIONS)
+# Every spend row too falls in exactly one row of these (a campaign's own spend in its
+# campaign's, each day's in its bucket): the whole period's spend is their sum, not a read.
+_SPEND_PARTITIONS = ("utm_campaign", *queries.TIME_DIMENSIONS)
+
+
+def _spend_summed(rows: Iterable[Totals]) -> Totals:
+    """The cost and impressions of rows that partition the spend, added up."""
+    total = Totals()
+    for row in rows:
+        total.cost = queries.add_amounts(total.cost, row.cost)
+        if row.impressions is not None:
+            total.impressions = (total.impressions or 0) + row.impressions
+    return total
 
 
 def _summed(grouped: dict[Any, Totals], median: float | None, spent: Totals | None) -> Totals:
@@ -280,6 +293,9 @@ class _Shared:
 async def _rows_and_totals(shared: _Shared, scope: Scope) -> tuple[dict[Any, Totals], Totals]:
     """The rows by key, and the totals: summed from the rows where they partition the data
     (every click and order in exactly one row), else queried, at the same time as the rows."""
+    if scope.group_by in _SPEND_PARTITIONS:
+        grouped, median = await _aggregate(shared, scope)
+        return grouped, _summed(grouped, median, _spend_summed(grouped.values()))
     if scope.group_by in _PARTITIONS:
         (grouped, median), spent = await asyncio.gather(
             _aggregate(shared, scope), shared.spent(scope)
