@@ -287,6 +287,31 @@ class TestPages:
             43: "–",
         }
 
+    async def test_a_link_page_shows_what_the_link_cost_and_returned(
+        self,
+        app: TrackerApp,
+        signed_in: httpx.AsyncClient,
+        api: httpx.AsyncClient,
+        client: httpx.AsyncClient,
+    ) -> None:
+        """The post's own question on its own page: did it pay for itself?"""
+        await factories.create_link(api, slug="paid", utm_campaign="spring")
+        await factories.create_link(api, slug="unpaid", utm_campaign="spring")
+        click_id = await factories.click(signed_in, "paid", app)
+        order = {
+            "order_id": "P-1", "amount": "64.00", "currency": "EUR", "status": "paid",
+            "occurred_at": platforms.now(), "click_id": click_id,
+        }  # fmt: skip
+        assert (await platforms.generic(client, order)).status_code == 200
+        spend = {"link": "paid", "date": platforms.now()[:10], "amount": "16.00", "currency": "EUR"}
+        assert (await api.post("/api/spend", json=spend)).status_code == 201
+        paid = (await signed_in.get("/dashboard/links/paid")).text
+        assert re.search(r"<dt>Cost</dt><dd><span class=\"piece\">16.00 EUR</span></dd>", paid)
+        assert '<span class="piece">4.00× EUR</span>' in paid  # 64.00 / 16.00
+        assert '<span class="piece">300.0% EUR</span>' in paid
+        unpaid = (await signed_in.get("/dashboard/links/unpaid")).text
+        assert "Record what this link cost on the" in unpaid and "Return on ad spend" not in unpaid
+
     async def test_the_qr_code_downloads_as_svg_and_png(
         self, signed_in: httpx.AsyncClient, api: httpx.AsyncClient
     ) -> None:

@@ -179,6 +179,7 @@ def zero_filled(report: Report, period: Period) -> list[Row]:
 class LinkFigures:
     summary: Metrics
     steps: list[Step]
+    main_currency: str | None
     days: list[Row]
     referrers: list[Row]
     devices: list[Row]
@@ -204,9 +205,11 @@ async def link_figures(
         readers, [scope(session, settings, period, tz, d, link=slug) for d in dimensions]
     )
     totals = summary.totals
+    currency = main_currency(totals.revenue, totals.cost)
     return LinkFigures(
         summary=totals,
-        steps=_funnel(totals, None, main_currency(totals.revenue, totals.cost)),
+        steps=_funnel(totals, None, currency),
+        main_currency=currency,
         days=zero_filled(days, period),
         referrers=_counted(referrers.rows)[:10],
         devices=_counted(devices.rows)[:10],
