@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     false,
     text,
 )
@@ -272,6 +273,14 @@ class Refund(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     refunded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Which order a refund belongs to: the same shop on the same platform, the order's own id.
+REFUND_OF_ORDER = and_(
+    Refund.platform == Order.platform,
+    Refund.shop == Order.shop,
+    Refund.order_external_id == Order.external_id,
+)
 
 
 class Spend(Base):

@@ -11,7 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.clock import utcnow
 from tracker.db.upsert import insert_ignoring_duplicates, upsert
-from tracker.models import WAITING_FOR_CLICK, Click, Delivery, Link, Order, Refund
+from tracker.models import (
+    REFUND_OF_ORDER,
+    WAITING_FOR_CLICK,
+    Click,
+    Delivery,
+    Link,
+    Order,
+    Refund,
+)
 from tracker.orders.events import Envelope, RefundFacts
 
 
@@ -209,11 +217,7 @@ async def recent_orders(session: AsyncSession, limit: int) -> list[RecentOrder]:
     """
     refunded = (
         select(func.coalesce(func.sum(Refund.amount_minor), 0))
-        .where(
-            Refund.platform == Order.platform,
-            Refund.shop == Order.shop,
-            Refund.order_external_id == Order.external_id,
-        )
+        .where(REFUND_OF_ORDER)
         .correlate(Order)
         .scalar_subquery()
     )

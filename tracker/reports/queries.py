@@ -23,7 +23,6 @@ from sqlalchemy import (
     Select,
     String,
     Subquery,
-    and_,
     case,
     cast,
     distinct,
@@ -44,6 +43,7 @@ from tracker.clock import utcnow
 from tracker.db.engine import Dialect
 from tracker.models import (
     HAS_REFUNDS,
+    REFUND_OF_ORDER,
     Click,
     ClickDay,
     ClickMonth,
@@ -611,14 +611,7 @@ async def refunds(session: AsyncSession, scope: Scope) -> dict[Any, dict[str, in
     refunded = (
         select(Refund.currency, func.sum(Refund.amount_minor).label("refunds"))
         .select_from(Order)
-        .join(
-            Refund,
-            and_(
-                Refund.platform == Order.platform,
-                Refund.shop == Order.shop,
-                Refund.order_external_id == Order.external_id,
-            ),
-        )
+        .join(Refund, REFUND_OF_ORDER)
         .where(text(HAS_REFUNDS))
     )
     per_link = _per_link(scope, refunded, Refund.currency)
