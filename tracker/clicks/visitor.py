@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from urllib.parse import urlsplit
 
-from ua_parser import parse as parse_user_agent
+from ua_parser import Domain, Parser
+from ua_parser.loaders import load_lazy_builtins
+from ua_parser.regex import Resolver
 
 from tracker.clicks import bots
 
@@ -42,12 +44,26 @@ def _family(value: str | None) -> str | None:
     return None if value in (None, "Other") else value
 
 
+_READ = Domain.USER_AGENT | Domain.OS
+
+
+@cache
+def _parser() -> Parser:
+    """ua-parser's patterns for the browser and the OS only. Its device patterns name
+    models (a phone's brand and make), which no report shows: the device's kind is told
+    from the user agent below. Without them the compiled patterns take 11 MB instead of
+    26, and a user agent not seen before is read in 18 µs instead of 29 (5,000 of Matomo's
+    fixtures). No cache of its own: `read_user_agent` keeps one."""
+    browsers, systems, _models = load_lazy_builtins()
+    return Parser(Resolver((browsers, systems, [])))
+
+
 @cache
 def load_parsers() -> None:
     """Build the user-agent and crawler matchers, once, and take them out of the garbage
     collector's sight.
 
-    They are large (some 30 MB of compiled patterns). The click writer builds
+    They are large (some 15 MB of compiled patterns). The click writer builds
     them at start-up, not on the first click. `tracker serve` with the writer in
     a process of its own needs them only to count a limited link's people and to
     explain a user agent, so it builds them on the first such request and keeps
@@ -55,7 +71,7 @@ def load_parsers() -> None:
     built: full collections walked them for 75-100 ms when the first click built
     them unfrozen.
     """
-    parse_user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36")
+    _parser()("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36", _READ)
     bots.load()
     gc.freeze()
 
@@ -67,7 +83,7 @@ def read_user_agent(user_agent: str) -> UserAgentInfo:
     verdict = bots.judge(user_agent)
     if not user_agent.strip():
         return UserAgentInfo(True, "bot", None, None, verdict.rule)
-    parsed = parse_user_agent(user_agent)
+    parsed = _parser()(user_agent, _READ)
     browser = _family(parsed.user_agent.family if parsed.user_agent else None)
     os_name = _family(parsed.os.family if parsed.os else None)
     lowered = user_agent.lower()
