@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from tests import servers
 from tracker.db import migrate
 from tracker.db.engine import create_engine, dialect_of
 from tracker.models import Base
@@ -105,6 +110,29 @@ INSERT INTO orders (platform, shop, external_id, amount_minor, currency, status,
 VALUES ('generic', 's', 'o1', 100, 'EUR', 'paid', '2026-09-01 01:00:00', false, 'click',
         'sep-1', 1, '2026-09-01 01:00:00', '2026-09-01 01:00:00')
 """
+
+
+class TestMigratingApart:
+    """`tracker serve` migrates in a child process, so that the server never carries Alembic."""
+
+    def test_a_child_brings_the_schema_to_head(self, clean_database: str) -> None:
+        config = migrate.alembic_config(clean_database)
+        command.downgrade(config, "4c7e2a9d1b35")
+        try:
+            migrate.upgrade_apart(clean_database)
+            found = asyncio.run(_run(clean_database, "SELECT version_num FROM alembic_version"))
+        finally:
+            migrate.upgrade(clean_database)
+        assert found == [(ScriptDirectory.from_config(config).get_current_head(),)]
+
+    def test_an_unreachable_database_is_told_apart(self, database_url: str) -> None:
+        with pytest.raises(migrate.Unreachable):
+            migrate.upgrade_apart(servers.unreachable(database_url))
+
+    def test_neither_the_command_nor_the_app_imports_alembic(self) -> None:
+        code = "import sys, tracker.cli, tracker.main; print(sorted({*sys.modules} & {'alembic'}))"
+        imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert (imported.returncode, imported.stdout) == (0, "[]\n")
 
 
 class TestScrubbedBodies:

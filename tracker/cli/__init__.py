@@ -30,7 +30,7 @@ from tracker.clicks import rollup
 from tracker.clock import as_utc
 from tracker.config import Settings
 from tracker.db import migrate
-from tracker.db.engine import DATABASE_ERRORS, create_engine, create_sessionmaker, dialect_of
+from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
 from tracker.orders import intake as orders_intake
 from tracker.orders import repository as orders_repository
 from tracker.orders.events import describe
@@ -120,16 +120,16 @@ def _migrate_when_reachable(database_url: str) -> threading.Event:
     thread until it does (or until the returned event is set, at exit)."""
     done = threading.Event()
     try:
-        migrate.upgrade(database_url)
+        migrate.upgrade_apart(database_url)
         return done
-    except DATABASE_ERRORS as exc:
+    except migrate.Unreachable as exc:
         log.error("database unreachable at start (%s); serving, migrating once it answers", exc)
 
     def retry() -> None:
         while not done.wait(MIGRATE_RETRY_SECONDS):
             try:
-                migrate.upgrade(database_url)
-            except DATABASE_ERRORS:
+                migrate.upgrade_apart(database_url)
+            except migrate.Unreachable:
                 continue
             log.warning("database reachable again: schema migrated to head")
             return
