@@ -77,12 +77,18 @@ def _money_ratio(numerator: int, denominator: int) -> float:
     return round(numerator / denominator, 6)
 
 
+def _net(totals: Totals) -> dict[str, int]:
+    """Net revenue per currency, in minor units: revenue less refunds."""
+    revenue, refunds = totals.revenue or {}, totals.refunds or {}
+    return {c: revenue.get(c, 0) - refunds.get(c, 0) for c in sorted({*revenue, *refunds})}
+
+
 def _fields(totals: Totals) -> dict[str, Any]:
     """Every metric of SPEC §8 from one row's raw aggregates."""
     revenue = totals.revenue or {}
     refunds = totals.refunds or {}
     cost = totals.cost or {}
-    net = {c: revenue.get(c, 0) - refunds.get(c, 0) for c in sorted({*revenue, *refunds})}
+    net = _net(totals)
     per_currency_orders = totals.orders_by_currency or {}
     return {
         "clicks": totals.clicks,
@@ -362,10 +368,12 @@ async def link_report(readers: Readers, scope: Scope) -> LinkReport:
     by_day, total = await _rows_and_totals(_Shared(readers), replace(scope, group_by="day"))
     summary = _assembled(replace(scope, group_by=None), {}, total)
     series = []
+    nothing = Totals()
     for day in timebuckets.local_days(scope.zone, scope.start, scope.end):
-        row = Metrics(**_fields(by_day.get(day.isoformat(), Totals())))
+        totals = by_day.get(day.isoformat(), nothing)
+        net_revenue = _money(_net(totals))  # only what a point shows: a year is 365 of them
         series.append(
-            DayPoint(date=day, clicks=row.clicks, orders=row.orders, net_revenue=row.net_revenue)
+            DayPoint(date=day, clicks=totals.clicks, orders=totals.orders, net_revenue=net_revenue)
         )
     return LinkReport(**dict(summary), link=scope.link, series=series)
 
