@@ -67,7 +67,7 @@ def load_parsers() -> None:
     them at start-up, not on the first click. `tracker serve` with the writer in
     a process of its own needs them only to count a limited link's people and to
     explain a user agent, so it builds them on the first such request and keeps
-    30 MB less until then. Either way they are frozen out of the collector once
+    15 MB less until then. Either way they are frozen out of the collector once
     built: full collections walked them for 75-100 ms when the first click built
     them unfrozen.
     """
