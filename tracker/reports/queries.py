@@ -35,7 +35,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker import timebuckets
@@ -188,7 +188,9 @@ def _link_conditions(scope: Scope) -> list[ColumnElement[bool]]:
         if value is not None:
             conditions.append(column == value)
     if scope.tag is not None:
-        conditions.append(exists().where(LinkTag.link_id == Link.id, LinkTag.tag == scope.tag))
+        # Its own alias: rows by tag join `link_tags` too, which would take this one's place.
+        tagged = aliased(LinkTag)
+        conditions.append(exists().where(tagged.link_id == Link.id, tagged.tag == scope.tag))
     return conditions
 
 
