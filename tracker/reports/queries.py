@@ -415,6 +415,10 @@ async def _raw_clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
         )
         .select_from(Click)
         .where(Click.clicked_at >= scope.start, Click.clicked_at < scope.end)
+        # The filter's links first, as the rollup's rows are: SQLite then reads each link's
+        # clicks through `ix_clicks_link_report`, not every click in range joined to its link
+        # (a tag's 30 days by country, year bench: 10.6-11.7 s -> 0.26 s; PostgreSQL alike).
+        .where(*_chosen_links(scope, Click.link_id))
     )
     return await _click_rows(session, scope, query, key, Click.link_id)
 
