@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -92,6 +93,12 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
     if dialect_of(engine) == "postgresql":
         return engine.execution_options(tracker_reader=True, isolation_level="AUTOCOMMIT")
     return engine.execution_options(tracker_reader=True)
+
+
+async def ping(engine: AsyncEngine, seconds: float) -> None:
+    """A trivial query answered within ``seconds``, or one of DATABASE_ERRORS raised."""
+    async with asyncio.timeout(seconds), engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

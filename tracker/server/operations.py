@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 
@@ -17,11 +16,10 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 
 from tracker import metrics as tracker_metrics
 from tracker.clicks import figures
-from tracker.db.engine import DATABASE_ERRORS
+from tracker.db.engine import DATABASE_ERRORS, ping
 from tracker.server.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -55,8 +53,7 @@ async def healthz() -> dict[str, str]:
 
 async def _database_answers(runtime: Runtime) -> bool:
     try:
-        async with asyncio.timeout(READY_TIMEOUT), runtime.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await ping(runtime.engine, READY_TIMEOUT)
     except DATABASE_ERRORS:
         return False
     return True
