@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 NEGATIVE_TTL = 2.0
 LOAD_TIMEOUT = 5.0
+LOOKUPS = 3  # of one slug, while changes to links overtake them
 MAX_ENTRIES = 200_000
 
 
@@ -92,9 +93,8 @@ class LinkCache:
         link = self.peek(slug)
         if link is not UNKNOWN:
             return link
-        version = self._version
         try:
-            link = await self._load_once(slug)
+            return await self._looked_up(slug)
         except DATABASE_ERRORS:
             remembered = self._fallback.get(slug)
             if remembered is None:
@@ -102,9 +102,18 @@ class LinkCache:
             log.warning("database away: %r served from the link snapshot", slug)
             self._entries[slug] = (time.monotonic() + NEGATIVE_TTL, remembered)
             return remembered
-        if version == self._version:
-            self._store(slug, link, time.monotonic())
-        return link
+
+    async def _looked_up(self, slug: str) -> CachedLink | None:
+        """The link from the database, kept in memory. A lookup that a change overtook (the
+        echo of the link's own creation, say) may predate it: it is done again rather than
+        served once and forgotten, which would also leave it out of the snapshot."""
+        for _ in range(LOOKUPS):
+            version = self._version
+            link = await self._load_once(slug)
+            if version == self._version:
+                self._store(slug, link, time.monotonic())
+                return link
+        return link  # changes keep coming: served, and looked up again at the next click
 
     @property
     def holds_links(self) -> bool:
