@@ -557,10 +557,12 @@ def _median_seconds(runs: list[list[int]]) -> float:
     Exact: gaps are whole milliseconds, so a median is a whole or a half one
     (1.2345 s). Few long runs are searched (`_nth`, about 36 bisects in each):
     a year's 200,000 gaps in 200 campaigns cost 7,000 bisects instead of a sort
-    of all of them (20 ms). Many short runs (a row per link) are merged first.
+    of all of them (20 ms). Many short runs (a row per link), and a few thousand
+    gaps in all, are merged first: two runs of 500 merge in 10 µs, and are
+    searched in 25.
     """
     size = sum(map(len, runs))
-    if len(runs) > 1 and len(runs) * 64 >= size:
+    if len(runs) > 1 and size <= max(4096, 64 * len(runs)):
         runs = [sorted(chain.from_iterable(runs))]  # Timsort merges the sorted runs
     half = size // 2
     middle = _nth(runs, half) if size % 2 else (_nth(runs, half - 1) + _nth(runs, half)) / 2
@@ -588,7 +590,9 @@ async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals]
         if key_gaps:  # a list from PostgreSQL, "1500,20250" from SQLite
             text_gaps = isinstance(key_gaps, str)
             gaps[row_key].extend(map(int, key_gaps.split(",")) if text_gaps else key_gaps)
-    return dict(found), {row_key: [sorted(key_gaps)] for row_key, key_gaps in gaps.items()}
+    for key_gaps in gaps.values():
+        key_gaps.sort()  # in place: a year's 200,000 gaps copied as well cost 3-4 ms more
+    return dict(found), {row_key: [key_gaps] for row_key, key_gaps in gaps.items()}
 
 
 def medians(gaps: Gaps) -> tuple[dict[Any, float], float | None]:
