@@ -14,6 +14,7 @@ import pytest
 import time_machine
 
 from tests import factories, platforms
+from tests.conftest import NOON
 from tracker.db.engine import dialect_of
 from tracker.models import Click, Link
 from tracker.reports import service
@@ -544,6 +545,56 @@ class TestMedianTimeToOrder:
         # 90,001 and 90,004 ms: the median is 90,002.5 ms, shown as it is.
         assert data["totals"]["median_time_to_order_s"] == 90.0025
         assert _rows(data)["reel"]["median_time_to_order_s"] == 90.0025
+
+
+class TestALongPeriod:
+    async def test_orders_on_both_sides_of_its_middle_make_one_figure(
+        self,
+        clock: time_machine.Traveller,
+        app: TrackerApp,
+        api: httpx.AsyncClient,
+        client: httpx.AsyncClient,
+    ) -> None:
+        """PostgreSQL reads all links' orders of a long period in two halves at once
+        (`service._orders`, from 180 days): a month astride the middle, the medians and the
+        totals are whole."""
+        await factories.create_link(api, slug="year")
+        orders = (  # click time, seconds to order, amount; the middle is 2026-05-22 12:00 UTC
+            ("2025-12-10T10:00:00", 100, "10.00", "EUR"),
+            ("2026-05-22T11:00:00", 300, "20.00", "EUR"),
+            ("2026-05-22T13:00:00", 200, "30.00", "EUR"),
+            ("2026-10-01T09:00:00", 400, "40.00", "USD"),
+        )
+        for n, (clicked, gap, amount, currency) in enumerate(orders):
+            clock.move_to(datetime.fromisoformat(clicked).replace(tzinfo=UTC))
+            click_id = await _visit(app, "year", f"198.51.100.{n}", IPHONE, None, None)
+            at = await _clicked_at(app, click_id) + timedelta(seconds=gap)
+            clock.move_to(at)
+            await _order(client, f"Y{n}", at, amount, currency, click_id=click_id)
+        clock.move_to(NOON)
+        year = {"from": "2025-11-21", "to": "2026-11-20"}
+
+        data = (await api.get("/api/stats", params={**year, "group_by": "month"})).json()
+        figures = ("clicks", "orders", "revenue", "median_time_to_order_s")
+        months = {
+            row["key"]: tuple(row[figure] for figure in figures)
+            for row in data["rows"]
+            if row["clicks"]
+        }
+        assert months == {
+            "2025-12": (1, 1, {"EUR": "10.00"}, 100.0),
+            "2026-05": (2, 2, {"EUR": "50.00"}, 250.0),
+            "2026-10": (1, 1, {"USD": "40.00"}, 400.0),
+        }
+        totals = data["totals"]
+        assert (totals["orders"], totals["revenue"], totals["median_time_to_order_s"]) == (
+            4,
+            {"EUR": "60.00", "USD": "40.00"},
+            250.0,
+        )
+        by_link = (await api.get("/api/stats", params={**year, "group_by": "link"})).json()
+        assert _rows(by_link)["year"]["median_time_to_order_s"] == 250.0
+        assert _rows(by_link)["year"]["orders"] == 4
 
 
 class TestLinkStats:

@@ -147,12 +147,37 @@ async def _families(readers: Readers, scope: Scope) -> _Families:
     """Each family on a connection of its own, all at once: PostgreSQL runs them on as many
     backends, SQLite's readers side by side in WAL mode (its driver releases the
     interpreter while a statement runs)."""
-    clicks, (orders, gaps), refunds = await asyncio.gather(
+    (orders, gaps), clicks, refunds = await asyncio.gather(
+        _orders(readers, scope),
         _read(readers, queries.clicks, scope),
-        _read(readers, queries.orders, scope),
         _read(readers, queries.refunds, scope),
     )
     return _Families(clicks, orders, gaps, refunds)
+
+
+# PostgreSQL reads all links' orders of a period this long in two halves at once.
+_HALVED = timedelta(days=180)
+
+
+async def _orders(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], queries.Gaps]:
+    """The orders' pass, the longest of a long report's. On PostgreSQL the orders of all
+    links over a long period are read in two halves at once, each on a connection of its
+    own: the halves share the cores with the other families better than one pass does,
+    and Python sorts one half's gaps while the other is still read (a year by campaign,
+    year bench: 156-174 -> 145-155 ms, alternated six times). A filter's few orders gain
+    nothing from a second statement."""
+    if scope.dialect != "postgresql" or scope.filters_links or scope.end - scope.start < _HALVED:
+        return await _read(readers, queries.orders, scope)
+    middle = scope.start + (scope.end - scope.start) / 2
+    halves = (replace(scope, end=middle), replace(scope, start=middle))
+    found: dict[Any, Totals] = {}
+    gaps: queries.Gaps = {}
+    for orders, runs in await asyncio.gather(*(_read(readers, queries.orders, h) for h in halves)):
+        for key, totals in orders.items():
+            found.setdefault(key, Totals()).add(totals)
+        for key, key_runs in runs.items():
+            gaps.setdefault(key, []).extend(key_runs)
+    return found, gaps
 
 
 def _regrouped(by_link: _Families, key_of: Callable[[Any], Any]) -> _Families:
