@@ -164,7 +164,7 @@ async def _orders(readers: Readers, scope: Scope) -> tuple[dict[Any, Totals], qu
     links over a long period are read in two halves at once, each on a connection of its
     own: the halves share the cores with the other families better than one pass does,
     and Python sorts one half's gaps while the other is still read (a year by campaign,
-    year bench: 156-174 -> 145-155 ms, alternated six times). A filter's few orders gain
+    year bench: 153-176 -> 136-149 ms, alternated six times). A filter's few orders gain
     nothing from a second statement."""
     if scope.dialect != "postgresql" or scope.filters_links or scope.end - scope.start < _HALVED:
         return await _read(readers, queries.orders, scope)
