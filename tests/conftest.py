@@ -13,13 +13,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 import time_machine
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from tests import factories, platforms
 from tracker.config import Settings
@@ -96,6 +97,29 @@ async def empty_database(database_url: str) -> None:
                     await connection.execute(text(f"DELETE FROM {table}"))
     finally:
         await engine.dispose()
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE")
+
+
+@pytest.fixture(autouse=True)
+def readers_never_write() -> Iterator[None]:
+    """Reading sessions (reports, and every GET or HEAD request's) must not write: on SQLite
+    their transaction begins deferred, and a write there can fail outright when the click
+    writer committed since it began. Every test checks it of whatever it runs."""
+    written: list[str] = []
+
+    def check(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        reading = conn.get_execution_options().get("tracker_reader")
+        if reading and statement.lstrip().split(None, 1)[0].upper() in _WRITES:
+            written.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", check)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", check)
+    assert not written, f"a reading session wrote: {written}"
 
 
 @pytest.fixture

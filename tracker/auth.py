@@ -15,6 +15,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
@@ -25,13 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tracker import addresses
 from tracker.clock import utcnow
 from tracker.config import Settings
-from tracker.db.session import SessionDep
+from tracker.db.session import SessionDep, writing
 from tracker.errors import Forbidden, NotFound, Problem, TooManyAttempts, Unauthorized
 from tracker.models import ApiKey
 
 KEY_PREFIX = "trk_"
 Scope = Literal["admin", "read"]
 SCOPES: tuple[Scope, ...] = ("admin", "read")
+# A key's last use is written at most this often: `tracker keys list` shows it to the
+# minute, and a write on every request is a write lock per read on SQLite.
+LAST_USE_EVERY = timedelta(minutes=1)
 
 
 class WrongKeyLimiter:
@@ -121,7 +125,10 @@ async def require_api_key(
         if wait:
             raise TooManyAttempts("too many wrong API keys; wait", math.ceil(wait))
         raise Unauthorized("invalid or revoked API key")
-    await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=utcnow()))
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USE_EVERY:
+        async with writing(request, session) as writer:
+            await writer.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     return key
 
 

@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> TrackerApp:
     api.state.sessionmaker = runtime.sessionmaker
     api.state.link_changes = runtime.link_changes
     api.state.readers = runtime.readers
+    api.state.safe_requests = runtime.safe_requests
     api.state.wrong_keys = WrongKeyLimiter()
     install_error_handlers(api)
     api.include_router(operations.router)

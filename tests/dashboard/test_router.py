@@ -9,6 +9,7 @@ from datetime import timedelta
 import httpx
 import pytest
 import time_machine
+from sqlalchemy import update
 
 from tests import factories, platforms, servers
 from tracker import auth
@@ -338,6 +339,24 @@ class TestReadKeys:
         deleted = await browser.post("/dashboard/links/theirs/delete", data={"csrf": csrf})
         assert deleted.status_code == 403 and "may only read" in deleted.text
         assert (await browser.get("/theirs")).status_code == 302
+
+
+class TestBesideTheClickWriter:
+    async def test_pages_and_api_reads_do_not_queue_behind_a_write(
+        self, app: TrackerApp, signed_in: httpx.AsyncClient, api: httpx.AsyncClient
+    ) -> None:
+        """While another transaction writes (the click writer's batch, say; on SQLite it then
+        holds the database's write lock) pages and API reads still answer: they only read.
+        Were they to wait for the lock, they would answer 503 after SQLite's busy timeout."""
+        await factories.create_link(api, slug="busy")
+        api_reads = ("/api/links", "/api/links/busy", "/api/stats", "/api/links/busy/stats")
+        assert (await api.get(api_reads[0])).status_code == 200  # its key's last use, written
+        async with app.runtime.sessionmaker() as writer, writer.begin():
+            await writer.execute(update(Link).values(title="written meanwhile"))
+            for path in (*PAGES, "/dashboard/links/busy"):
+                assert (await signed_in.get(path)).status_code == 200, path
+            for path in api_reads:
+                assert (await api.get(path)).status_code == 200, path
 
 
 class TestOutage:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from ipaddress import ip_network
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 
 from tests import factories
+from tests.conftest import NOON
 from tracker import auth
 from tracker.auth import WrongKeyLimiter
 from tracker.config import Settings
 from tracker.main import create_app
-from tracker.models import Click, Link, LinkTag
+from tracker.models import ApiKey, Click, Link, LinkTag
 from tracker.server.dispatch import TrackerApp
 
 # In the process's own time, set by conftest's clock: no test here depends on when it runs.
@@ -197,6 +200,26 @@ class TestAuthentication:
             (key,) = await auth.list_keys(session)
             await auth.revoke_key(session, key.id)
         assert (await api.get("/api/links")).status_code == 401
+
+    async def test_a_keys_last_use_is_written_once_a_minute(
+        self, api: httpx.AsyncClient, app: TrackerApp, clock: time_machine.Traveller
+    ) -> None:
+        """Shown to the minute by `tracker keys list`; not a write per request."""
+
+        async def last_use() -> datetime | None:
+            (key,) = await factories.rows(app, ApiKey)
+            return key.last_used_at
+
+        clock.move_to(NOON, tick=False)
+        for path in ("/api/links", "/api/stats"):  # a read, and a report on its readers
+            assert (await api.get(path)).status_code == 200
+            assert await last_use() == NOON
+        clock.move_to(NOON + timedelta(seconds=59), tick=False)
+        assert (await api.get("/api/links")).status_code == 200
+        assert await last_use() == NOON
+        clock.move_to(NOON + timedelta(seconds=60), tick=False)
+        assert (await api.post("/api/links", json={"url": SHOP})).status_code == 201
+        assert await last_use() == NOON + timedelta(seconds=60)
 
 
 class TestListAndGet:

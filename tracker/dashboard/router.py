@@ -38,7 +38,7 @@ from tracker.dashboard.views import (
 )
 from tracker.dashboard.views import scope as report_scope
 from tracker.db.engine import DATABASE_ERRORS
-from tracker.db.session import ReadersDep, SessionDep, SettingsDep
+from tracker.db.session import ReadersDep, SessionDep, SettingsDep, writing
 from tracker.errors import RETRY_AFTER_SECONDS, Forbidden, NotFound, TrackerError
 from tracker.links import qr
 from tracker.links import repository as links_repository
@@ -142,7 +142,8 @@ def _error(request: Request, status: int, message: str) -> HTMLResponse:
 async def _visit(request: Request, session: SessionDep) -> visits.Visit:
     signer: URLSafeTimedSerializer | None = getattr(request.app.state, "dashboard_signer", None)
     if signer is None:
-        signer = await visits.serializer(session)
+        async with writing(request, session) as writer:
+            signer = await visits.serializer(writer)
         request.app.state.dashboard_signer = signer
     visit = visits.read_cookie(signer, request.cookies.get(visits.COOKIE)) or visits.new_visit()
     request.state.dashboard = (signer, visit)

@@ -86,11 +86,12 @@ def create_engine(database_url: str) -> AsyncEngine:
     )
 
 
-def reader(engine: AsyncEngine) -> AsyncEngine:
+def reader(engine: AsyncEngine, *, autocommit: bool = True) -> AsyncEngine:
     """The same engine and pool, for reading only: on SQLite in a deferred BEGIN; on
     PostgreSQL in autocommit, each statement on its own, because BEGIN and ROLLBACK were two
-    of the five round trips of a report's read, and a round trip costs most of a small read."""
-    if dialect_of(engine) == "postgresql":
+    of the five round trips of a report's read, and a round trip costs most of a small read
+    (``autocommit=False``: in one transaction, as a request's reads that go together)."""
+    if dialect_of(engine) == "postgresql" and autocommit:
         return engine.execution_options(tracker_reader=True, isolation_level="AUTOCOMMIT")
     return engine.execution_options(tracker_reader=True)
 

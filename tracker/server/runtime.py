@@ -38,6 +38,8 @@ class Runtime:
         )
         # Read-only transactions (on SQLite a deferred BEGIN, which never waits for a writer).
         self.readers = create_sessionmaker(reader(self.engine))
+        # GET and HEAD requests' sessions: the same deferred BEGIN on SQLite (db/session.py).
+        self.safe_requests = create_sessionmaker(reader(self.engine, autocommit=False))
         self.link_cache = LinkCache(
             self.readers,
             settings.link_cache_ttl,
