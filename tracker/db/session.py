@@ -30,8 +30,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
     A GET or HEAD request only reads: on SQLite its transaction begins deferred, so
     that a page or an API read never queues for the write lock behind the click
-    writer's batch (a small report under a redirect load: p90 149 -> 32 ms). What
-    such a request must write goes through `writing`.
+    writer's batch (a small report beside a redirect load, bench/busy_reads.py: p90
+    142 -> 37 ms). What such a request must write goes through `writing`.
     """
     sessions = request.app.state.safe_requests if request.method in SAFE_METHODS else None
     async with (sessions or request.app.state.sessionmaker)() as session:
