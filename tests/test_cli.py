@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import servers
 from tracker.config import Settings
 from tracker.main import create_app
 
@@ -90,6 +91,15 @@ class TestConfig:
         assert result.returncode == 2
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"invalid setting {name}:")
+
+    @pytest.mark.parametrize("command", [("keys", "list"), ("db", "upgrade"), ("links", "list")])
+    def test_an_unreachable_database_is_one_line_and_status_75(
+        self, database_url: str, command: tuple[str, ...]
+    ) -> None:
+        result = tracker(*command, database_url=servers.unreachable(database_url))
+        assert result.returncode == 75
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("database unavailable: "), line
 
 
 class TestLinks:

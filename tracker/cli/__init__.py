@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 from datetime import datetime
@@ -30,7 +31,7 @@ from tracker.clicks import rollup
 from tracker.clock import as_utc
 from tracker.config import Settings
 from tracker.db import migrate
-from tracker.db.engine import create_engine, create_sessionmaker, dialect_of
+from tracker.db.engine import DATABASE_ERRORS, create_engine, create_sessionmaker, dialect_of
 from tracker.orders import intake as orders_intake
 from tracker.orders import repository as orders_repository
 from tracker.orders.events import describe
@@ -57,6 +58,18 @@ app.add_typer(spend_app, name="spend")
 app.add_typer(links_cli.app, name="links")
 app.add_typer(bots_cli.app, name="bots")
 app.command("ua")(bots_cli.ua)
+
+
+def main() -> None:
+    """The `tracker` command. A database that does not answer is one line and exit status
+    75 (EX_TEMPFAIL: try again later), not a page of traceback at 3 a.m."""
+    try:
+        app()
+    except DATABASE_ERRORS as exc:
+        reason = getattr(exc, "orig", None) or exc  # the driver's words, without SQLAlchemy's
+        typer.echo(f"database unavailable: {str(reason).splitlines()[0]}", err=True)
+        sys.exit(migrate.UNREACHABLE)
+
 
 _SECRET_WORDS = ("secret", "password", "token", "key")
 MIGRATE_RETRY_SECONDS = 5.0

@@ -53,7 +53,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-_UNREACHABLE = 75  # EX_TEMPFAIL: the database did not answer; try again later
+UNREACHABLE = 75  # EX_TEMPFAIL: the database did not answer; try again later
 _URL_VARIABLE = "TRACKER_MIGRATE_DATABASE_URL"
 _PING_SECONDS = 5.0
 
@@ -80,7 +80,7 @@ def upgrade_apart(database_url: str) -> None:
         text=True,
         check=False,
     )
-    if child.returncode == _UNREACHABLE:
+    if child.returncode == UNREACHABLE:
         raise Unreachable(child.stderr.strip())
     if child.returncode != 0:
         sys.stderr.write(child.stderr)
@@ -118,7 +118,7 @@ def _child() -> None:
         upgrade(os.environ[_URL_VARIABLE])
     except DATABASE_ERRORS as exc:
         print(exc, file=sys.stderr)
-        sys.exit(_UNREACHABLE)
+        sys.exit(UNREACHABLE)
 
 
 def include_in(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
