@@ -31,7 +31,13 @@ from tracker.clicks import rollup
 from tracker.clock import as_utc
 from tracker.config import Settings
 from tracker.db import migrate
-from tracker.db.engine import DATABASE_ERRORS, create_engine, create_sessionmaker, dialect_of
+from tracker.db.engine import (
+    DATABASE_ERRORS,
+    create_engine,
+    create_sessionmaker,
+    dialect_of,
+    reason,
+)
 from tracker.orders import intake as orders_intake
 from tracker.orders import repository as orders_repository
 from tracker.orders.events import describe
@@ -65,9 +71,8 @@ def main() -> None:
     75 (EX_TEMPFAIL: try again later), not a page of traceback at 3 a.m."""
     try:
         app()
-    except DATABASE_ERRORS as exc:
-        reason = getattr(exc, "orig", None) or exc  # the driver's words, without SQLAlchemy's
-        typer.echo(f"database unavailable: {str(reason).splitlines()[0]}", err=True)
+    except (migrate.Unreachable, *DATABASE_ERRORS) as exc:  # asked first, as it migrates; or gone
+        typer.echo(f"database unavailable: {reason(exc)}", err=True)
         sys.exit(migrate.UNREACHABLE)
 
 

@@ -25,6 +25,11 @@ DATABASE_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 Bind = AsyncEngine | AsyncConnection | AsyncSession
 
 
+def reason(error: BaseException) -> str:
+    """A database error in the driver's words, on one line, without SQLAlchemy's wrapping."""
+    return str(getattr(error, "orig", None) or error).strip().split("\n", 1)[0]
+
+
 def dialect_of(where: str | Bind) -> Dialect:
     """Which database a URL, an engine, a connection or a session talks to."""
     if isinstance(where, str):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
-from tracker.db.engine import DATABASE_ERRORS, create_engine, dialect_of, ping
+from tracker.db.engine import DATABASE_ERRORS, create_engine, dialect_of, ping, reason
 from tracker.db.types import CLICK_PARTITION
 
 if TYPE_CHECKING:
@@ -47,7 +47,13 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; concurrent callers on PostgreSQL take turns."""
+    """Bring the schema to ``revision``; concurrent callers on PostgreSQL take turns. Raises
+    `Unreachable` if the database does not answer (asked first: see `_ask`)."""
+    _ask(database_url)
+    _upgrade(database_url, revision)
+
+
+def _upgrade(database_url: str, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(database_url), revision)
@@ -92,7 +98,8 @@ def _ask(database_url: str) -> None:
 
     SQLite is asked through the standard library: aiosqlite answers a failed
     connection from a thread of its own, which then found this short-lived
-    loop already closed about one time in seven, and printed a traceback.
+    loop already closed about one time in seven (or, under the command line's
+    own loop, one in three), and printed a traceback.
     """
     try:
         if dialect_of(database_url) == "sqlite":
@@ -102,7 +109,7 @@ def _ask(database_url: str) -> None:
         else:
             asyncio.run(_ping(database_url))
     except (*DATABASE_ERRORS, sqlite3.Error) as exc:
-        raise Unreachable(str(exc)) from exc
+        raise Unreachable(reason(exc)) from exc
 
 
 async def _ping(database_url: str) -> None:
@@ -115,7 +122,7 @@ async def _ping(database_url: str) -> None:
 
 def _child() -> None:
     try:
-        upgrade(os.environ[_URL_VARIABLE])
+        _upgrade(os.environ[_URL_VARIABLE])  # the parent asked the database already
     except DATABASE_ERRORS as exc:
         print(exc, file=sys.stderr)
         sys.exit(UNREACHABLE)
