@@ -124,7 +124,7 @@ def _child() -> None:
     try:
         _upgrade(os.environ[_URL_VARIABLE])  # the parent asked the database already
     except DATABASE_ERRORS as exc:
-        print(exc, file=sys.stderr)
+        print(reason(exc), file=sys.stderr)  # the parent's Unreachable, in the driver's words
         sys.exit(UNREACHABLE)
 
 
