@@ -33,8 +33,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     writer's batch (a small report beside a redirect load, bench/busy_reads.py: p90
     142 -> 37 ms). What such a request must write goes through `writing`.
     """
-    sessions = request.app.state.safe_requests if request.method in SAFE_METHODS else None
-    async with (sessions or request.app.state.sessionmaker)() as session:
+    state = request.app.state
+    sessions = state.safe_requests if request.method in SAFE_METHODS else state.sessionmaker
+    async with sessions() as session:
         yield session
         await session.commit()
         for callback in session.info.pop("after_commit", []):
