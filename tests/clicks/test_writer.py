@@ -19,7 +19,7 @@ from tests import factories, servers
 from tracker.clicks import journal
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
-from tracker.clicks.writer import SET_ASIDE
+from tracker.clicks.writer import SET_ASIDE, WriterSettings
 from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db.engine import DATABASE_ERRORS
@@ -238,7 +238,7 @@ class TestOutage:
         unreachable = settings.model_copy(
             update={"database_url": servers.unreachable(settings.database_url)}
         )
-        away = WriterThread(click_writer(unreachable))
+        away = WriterThread(click_writer(WriterSettings.of(unreachable)))
         away.start()
         sent = _clicks(link_id, 12)
         for click in sent:
@@ -249,7 +249,7 @@ class TestOutage:
         assert journal.waiting(settings.spool_dir) == 12
         await away.stop()  # the database is still away at shutdown: the files stay
 
-        back = WriterThread(click_writer(settings))
+        back = WriterThread(click_writer(WriterSettings.of(settings)))
         back.start()
         await back.flush()
         await back.stop()
@@ -266,3 +266,35 @@ class TestOutage:
                 app.runtime.journal.append(click)
             await factories.flush_clicks(app)
         assert await factories.count(app, Click) == 3
+
+
+class TestTheWritersProcess:
+    def test_its_settings_arrive_as_the_server_read_them(self, tmp_path: Path) -> None:
+        read = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url="postgresql+asyncpg://tracker:s3cret@db.internal:5433/tracker",
+            spool_dir=tmp_path / "spool",
+            report_timezone="Europe/Berlin",
+            click_batch_size=123,
+            click_flush_interval=0.5,
+            click_retention_days=40,
+            attribution_window_days=7,
+            click_writer_nice=3,
+            log_level="WARNING",
+        )
+        handed = WriterSettings.of(read)
+        assert WriterSettings.from_json(handed.to_json()) == handed
+        assert (handed.spool_dir, handed.retention_days, handed.nice) == (read.spool_dir, 40, 3)
+        forever = WriterSettings.of(read.model_copy(update={"click_retention_days": None}))
+        assert WriterSettings.from_json(forever.to_json()).retention_days is None
+
+    def test_it_loads_neither_pydantic_nor_fastapi(self) -> None:
+        """Each would be memory the writer's process keeps and never uses (README,
+        Performance): its settings come read, and it serves no HTTP."""
+        code = (
+            "import sys, tracker.server.writer_host; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pydantic', 'pydantic_settings', 'fastapi', 'starlette', 'jinja2', 'alembic'}))"
+        )
+        imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert (imported.returncode, imported.stdout) == (0, "[]\n")

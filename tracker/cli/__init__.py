@@ -28,6 +28,7 @@ from tracker.cli import bots as bots_cli
 from tracker.cli import links as links_cli
 from tracker.cli.common import settings_or_exit, with_session, with_sessions
 from tracker.clicks import rollup
+from tracker.clicks.writer import WriterSettings
 from tracker.clock import as_utc
 from tracker.config import Settings
 from tracker.db import migrate
@@ -105,7 +106,7 @@ def serve(
         if settings.click_writer == "thread":
             _serve(settings, host, port, workers)
             return
-        click_writer = WriterProcess()
+        click_writer = WriterProcess(settings)
         click_writer.start()
         # uvicorn re-raises the signal that stopped it, once it has shut down: noted here
         # instead, so that the writer is stopped (and drains what the workers sealed) first.
@@ -130,7 +131,7 @@ def write_clicks(
     """Write journaled clicks to the database until SIGTERM (`tracker serve` runs this itself)."""
     settings = settings_or_exit()
     logs.configure(settings.log_level)
-    run_writer_process(settings, exit_with_parent)
+    run_writer_process(WriterSettings.of(settings), exit_with_parent)
 
 
 def _migrate_when_reachable(database_url: str) -> threading.Event:

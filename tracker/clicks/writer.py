@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,8 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tracker.clicks import bulk, journal, retention, rollup
 from tracker.clicks.figures import Figures
 from tracker.clicks.record import ClickRecord
-from tracker.config import Settings
 from tracker.db.engine import DATABASE_ERRORS, create_engine, dialect_of
+
+if TYPE_CHECKING:
+    from tracker.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,44 @@ SET_ASIDE = ".set-aside"  # the suffix of journal files the writer will not read
 
 ClicksWritten = Callable[[AsyncEngine, list[str]], Awaitable[None]]
 """A hook told the ids of a batch once it is committed (new ones and replays alike)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    """What the click writer's process reads of the settings, as plain values.
+
+    `tracker serve` hands them to the writer's process (server/writer_host.py)
+    as one line of JSON, already read and checked: pydantic-settings, which
+    reads and checks the environment, would be some 12 MB of that process's
+    memory, and nothing else there needs pydantic.
+    """
+
+    database_url: str
+    spool_dir: Path
+    report_timezone: str
+    batch_size: int
+    flush_interval: float
+    retention_days: int | None
+    attribution_window_days: int  # for the orders waiting for a click the writer writes
+    nice: int
+    log_level: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> WriterSettings:
+        return cls(
+            settings.database_url, settings.spool_dir, settings.report_timezone,
+            settings.click_batch_size, settings.click_flush_interval,
+            settings.click_retention_days, settings.attribution_window_days,
+            settings.click_writer_nice, settings.log_level,
+        )  # fmt: skip
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> WriterSettings:
+        values = json.loads(text)
+        return cls(**{**values, "spool_dir": Path(values["spool_dir"])})
 
 
 async def write_records(
@@ -85,13 +129,13 @@ async def write_records(
 
 
 class ClickWriter:
-    def __init__(self, settings: Settings, on_written: Sequence[ClicksWritten] = ()) -> None:
+    def __init__(self, settings: WriterSettings, on_written: Sequence[ClicksWritten] = ()) -> None:
         self._settings = settings
         self._zone = ZoneInfo(settings.report_timezone)
         self._on_written = on_written
         self._directory = settings.spool_dir
-        self._batch_size = settings.click_batch_size
-        self._interval = settings.click_flush_interval
+        self._batch_size = settings.batch_size
+        self._interval = settings.flush_interval
         self._figures = Figures(self._directory)
         self._engine: AsyncEngine | None = None
         self._passing: asyncio.Lock | None = None
@@ -123,7 +167,7 @@ class ClickWriter:
             self._figures.publish()
             if started is not None:
                 started()
-            days = self._settings.click_retention_days
+            days = self._settings.retention_days
             pruning = None
             if days is not None:
                 pruning = asyncio.create_task(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,9 @@ from tracker.models import (
     Order,
     Refund,
 )
-from tracker.orders.events import Envelope, RefundFacts
+
+if TYPE_CHECKING:  # the click writer's process, which credits orders, loads no pydantic
+    from tracker.orders.events import Envelope, RefundFacts
 
 
 async def insert_delivery(

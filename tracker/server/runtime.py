@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
 from tracker.clicks.salts import DailySalts
-from tracker.clicks.writer import write_records
+from tracker.clicks.writer import WriterSettings, write_records
 from tracker.config import Settings
 from tracker.db.engine import DATABASE_ERRORS, create_engine, create_sessionmaker, reader
 from tracker.links.changes import LinkChanges
@@ -34,7 +34,9 @@ class Runtime:
         self.journal = ClickJournal(settings.spool_dir, settings.click_flush_interval)
         # With click_writer=process, `tracker serve` runs the writer in a process of its own.
         self.click_writer = (
-            WriterThread(click_writer(settings)) if settings.click_writer == "thread" else None
+            WriterThread(click_writer(WriterSettings.of(settings)))
+            if settings.click_writer == "thread"
+            else None
         )
         # Read-only transactions (on SQLite a deferred BEGIN, which never waits for a writer).
         self.readers = create_sessionmaker(reader(self.engine))
@@ -50,7 +52,7 @@ class Runtime:
         self.link_changes = LinkChanges()
         self.link_changes.subscribe(self.link_cache)
         self._zone = ZoneInfo(settings.report_timezone)
-        self._on_written = on_clicks_written(settings)
+        self._on_written = on_clicks_written(settings.attribution_window_days)
         self.redirect = RedirectHandler(
             settings,
             self.link_cache,
