@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from prometheus_client import REGISTRY
 
 from tests import factories
+from tracker.redirect.link import CachedLink
 from tracker.server.dispatch import TrackerApp
 
 
@@ -25,3 +27,44 @@ class TestLinkCache:
         link = await lookup
         assert link is not None and link.click_prefix.startswith("https://shop.example.com/kept")
         assert cache.peek("kept") == link
+
+    async def test_first_clicks_on_many_links_wait_for_one_query(
+        self, api: httpx.AsyncClient, app: TrackerApp
+    ) -> None:
+        """After a restart under load each link's first click waited for a query of its own."""
+        slugs = [f"cold{n}" for n in range(40)]
+        for slug in slugs:
+            await factories.create_link(api, slug=slug, url=f"https://shop.example.com/{slug}")
+        cache = app.runtime.link_cache
+        cache.forget(*slugs)
+        before = _lookups()
+        links = await asyncio.gather(*(cache.get(slug) for slug in [*slugs, *slugs, "nowhere"]))
+        assert _lookups() - before == 1
+        assert links[-1] is None and cache.peek("nowhere") is None
+        for slug, link in zip(slugs * 2, links, strict=False):
+            assert link is not None and link.click_prefix.startswith(
+                f"https://shop.example.com/{slug}"
+            )
+            assert cache.peek(slug) == link
+
+    async def test_a_slug_asked_for_again_after_a_change_in_the_same_turn_answers_both(
+        self, api: httpx.AsyncClient, app: TrackerApp
+    ) -> None:
+        await factories.create_link(api, slug="twice", url="https://shop.example.com/twice")
+        cache = app.runtime.link_cache
+        cache.forget("twice")
+
+        async def after_a_change() -> CachedLink | None:
+            cache.forget("twice")
+            return await cache.get("twice")
+
+        first = asyncio.create_task(cache.get("twice"))
+        second = asyncio.create_task(after_a_change())
+        links = await asyncio.wait_for(asyncio.gather(first, second), 5)
+        assert links[0] == links[1] == cache.peek("twice") is not None
+
+
+def _lookups() -> float:
+    found = REGISTRY.get_sample_value("tracker_link_lookup_seconds_count")
+    assert found is not None
+    return found
