@@ -29,6 +29,7 @@ from pathlib import Path
 from redirect import (
     POSTGRES_ADMIN,
     _postgres,
+    api_key,
     create_links,
     free_port,
     tracker_env,
@@ -64,10 +65,7 @@ def bench(label: str, database_url: str, args: argparse.Namespace, workdir: Path
     workdir = workdir / label
     workdir.mkdir()
     env = tracker_env(database_url, workdir)
-    key = subprocess.run(
-        [sys.executable, "-m", "tracker", "keys", "create", "--name", "bench"],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout.splitlines()[-1]  # fmt: skip
+    key = api_key(env)
     port = free_port()
     log = (workdir / "serve.log").open("w")
     server = subprocess.Popen(

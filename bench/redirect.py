@@ -336,6 +336,14 @@ def tracker_env(database_url: str, workdir: Path) -> dict[str, str]:
     return env
 
 
+def api_key(env: dict[str, str]) -> str:
+    """An admin key for the bench's calls, from `tracker keys create` (its last line)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", "keys", "create", "--name", "bench"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()[-1]  # fmt: skip
+
+
 def count_clicks(database_url: str) -> int:
     async def count() -> int:
         from tracker.db.engine import create_engine
@@ -360,13 +368,7 @@ def bench_tracker(
     script: Path,
 ) -> tuple[Run, int, int]:
     env = tracker_env(database_url, workdir)
-    key = subprocess.run(
-        [sys.executable, "-m", "tracker", "keys", "create", "--name", "bench"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()[-1]
+    key = api_key(env)
     port = free_port()
     command = [sys.executable, "-m", "tracker", "serve", "--port", str(port)]
     run = measure(
