@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tracker import clock
@@ -176,3 +176,10 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def invalid_setting(exc: ValidationError) -> str:
+    """One clear line naming the first bad setting, for whoever started the service."""
+    error = exc.errors()[0]
+    name = f"TRACKER_{str(error['loc'][0]).upper()}" if error["loc"] else "a setting"
+    return f"invalid setting {name}: {error['msg']}"

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import os
-import signal
 import sys
-import tempfile
-import threading
 from datetime import datetime
 from typing import Annotated, get_args
 from zoneinfo import ZoneInfo
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.engine import make_url
@@ -30,7 +24,6 @@ from tracker.cli.common import settings_or_exit, with_session, with_sessions
 from tracker.clicks import rollup
 from tracker.clicks.writer import WriterSettings
 from tracker.clock import as_utc
-from tracker.config import Settings
 from tracker.db import migrate
 from tracker.db.engine import (
     DATABASE_ERRORS,
@@ -46,7 +39,7 @@ from tracker.reports import export as reports_export
 from tracker.reports import service as reports_service
 from tracker.reports.queries import Dimension
 from tracker.reports.schemas import Report
-from tracker.server.writer_host import WriterProcess
+from tracker.server import host as host_process
 from tracker.server.writer_host import run_process as run_writer_process
 from tracker.spend import service as spend_service
 from tracker.spend.schemas import SpendCreate
@@ -78,7 +71,6 @@ def main() -> None:
 
 
 _SECRET_WORDS = ("secret", "password", "token", "key")
-MIGRATE_RETRY_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -94,32 +86,8 @@ def serve(
     served before, from its snapshot; clicks wait in the journal) and
     migrates once the database answers.
     """
-    settings = settings_or_exit()
-    migrating = _migrate_when_reachable(settings.database_url)  # before any worker starts
-    received: list[int] = []
-    with contextlib.ExitStack() as removed_at_exit:
-        if workers > 1:
-            # prometheus-client's own switch: every worker writes its figures in there.
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = removed_at_exit.enter_context(
-                tempfile.TemporaryDirectory(prefix="tracker-metrics-")
-            )
-        if settings.click_writer == "thread":
-            _serve(settings, host, port, workers)
-            return
-        click_writer = WriterProcess(settings)
-        click_writer.start()
-        # uvicorn re-raises the signal that stopped it, once it has shut down: noted here
-        # instead, so that the writer is stopped (and drains what the workers sealed) first.
-        for stop_signal in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(stop_signal, lambda number, _frame: received.append(number))
-        try:
-            _serve(settings, host, port, workers)
-        finally:
-            click_writer.stop()
-    migrating.set()
-    if received:
-        signal.signal(received[0], signal.SIG_DFL)
-        signal.raise_signal(received[0])
+    settings_or_exit()
+    host_process.exec_serve(host, port, workers)
 
 
 @app.command("write-clicks")
@@ -132,47 +100,6 @@ def write_clicks(
     settings = settings_or_exit()
     logs.configure(settings.log_level)
     run_writer_process(WriterSettings.of(settings), exit_with_parent)
-
-
-def _migrate_when_reachable(database_url: str) -> threading.Event:
-    """Migrate now; if the database does not answer, say so in one line and keep trying on a
-    thread until it does (or until the returned event is set, at exit)."""
-    done = threading.Event()
-    try:
-        migrate.upgrade_apart(database_url)
-        return done
-    except migrate.Unreachable as exc:
-        log.error("database unreachable at start (%s); serving, migrating once it answers", exc)
-
-    def retry() -> None:
-        while not done.wait(MIGRATE_RETRY_SECONDS):
-            try:
-                migrate.upgrade_apart(database_url)
-            except migrate.Unreachable:
-                continue
-            log.warning("database reachable again: schema migrated to head")
-            return
-
-    threading.Thread(target=retry, name="migrate", daemon=True).start()
-    return done
-
-
-def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    uvicorn.run(
-        "tracker.main:serve_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=False,  # TRACKER_TRUSTED_PROXIES decides whom to believe
-        server_header=False,
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # tracker.logs configures logging in each worker
-        timeout_graceful_shutdown=30,
-    )
 
 
 @app.command("config")

@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tracker.config import Settings, get_settings
+from tracker.config import Settings, get_settings, invalid_setting
 from tracker.db import migrate
 from tracker.db.engine import create_engine, create_sessionmaker, reader
 from tracker.errors import TrackerError
@@ -23,9 +23,7 @@ def settings_or_exit() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = f"TRACKER_{str(error['loc'][0]).upper()}" if error["loc"] else "a setting"
-        typer.echo(f"invalid setting {name}: {error['msg']}", err=True)
+        typer.echo(invalid_setting(exc), err=True)
         raise typer.Exit(2) from exc
 
 
