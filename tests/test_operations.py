@@ -349,23 +349,15 @@ class TestImage:
 
 
 class TestTheServingProcess:
-    """`tracker serve` becomes `python -m tracker.server.host` (README, Performance): the
-    same process, without the command line's modules, with two malloc arenas."""
+    """`tracker serve` becomes `python -m tracker.server.host` (README, Operations): the same
+    process, without the command line's modules."""
 
-    @pytest.mark.parametrize(("given", "kept"), [(None, "2"), ("4", "4")])
-    async def test_serve_execs_the_server_and_an_operators_arena_count_wins(
-        self, given: str | None, kept: str, tmp_path: Path
-    ) -> None:
+    async def test_serve_execs_the_server_in_the_same_process(self, tmp_path: Path) -> None:
         env = servers.environment(f"sqlite+aiosqlite:///{tmp_path / 't.db'}", tmp_path)
-        if given is not None:
-            env["MALLOC_ARENA_MAX"] = given
         async with servers.running(env, tmp_path) as server:
-            proc = Path(f"/proc/{server.process.pid}")
-            command = proc.joinpath("cmdline").read_bytes().split(b"\0")
-            environ = proc.joinpath("environ").read_bytes().split(b"\0")
+            command = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")
             assert server.stop() in (0, -15), server.log()
         assert command[1:4] == [b"-m", b"tracker.server.host", b"127.0.0.1"]
-        assert f"MALLOC_ARENA_MAX={kept}".encode() in environ
 
     def test_the_server_loads_neither_the_command_line_nor_asyncpg_on_sqlite(self) -> None:
         code = (

@@ -3,8 +3,7 @@
 `tracker serve` checks the settings, then becomes `python -m tracker.server.host`
 (exec: the same process id, so signals and supervisors see no difference). The
 server then carries none of the other commands' modules (typer, rich, the demo,
-the command line's own: 4 MB for as long as it runs), and the C library reads
-`MALLOC_ARENA_MAX` before the first thread starts.
+the command line's own: 4 MB for as long as it runs).
 """
 
 from __future__ import annotations
@@ -26,22 +25,15 @@ from tracker.db import migrate
 from tracker.server.writer_host import WriterProcess
 
 MIGRATE_RETRY_SECONDS = 5.0
-# glibc gives each thread that allocates its own malloc arena, up to 8 per core. The
-# serving process's SQLite connections each run on a thread of their own: under the redirect
-# bench that left 5 MB of free, unreturnable memory in them (serve 111 -> 107 MB peak, the
-# writer 83.5 -> 82.3). Two arenas: the event loop's and the rest's. An operator's own value
-# wins; other C libraries ignore the name.
-MALLOC_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
 log = logging.getLogger(__name__)
 
 
 def exec_serve(host: str, port: int, workers: int) -> None:
     """Replace this process (the `tracker` command) with the server."""
-    env = MALLOC_DEFAULTS | dict(os.environ)
     command = [sys.executable, "-m", __name__, host, str(port), str(workers)]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, command, env)
+    os.execv(sys.executable, command)
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
