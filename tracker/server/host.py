@@ -25,7 +25,7 @@ from tracker.db import migrate
 from tracker.server.writer_host import WriterProcess
 
 MIGRATE_RETRY_SECONDS = 5.0
-log = logging.getLogger(__name__)
+log = logging.getLogger("tracker.server.host")  # run as __main__ by `python -m`
 
 
 def exec_serve(host: str, port: int, workers: int) -> None:
