@@ -290,11 +290,13 @@ class TestTheWritersProcess:
 
     def test_it_loads_neither_pydantic_nor_fastapi(self) -> None:
         """Each would be memory the writer's process keeps and never uses (README,
-        Performance): its settings come read, and it serves no HTTP."""
+        Performance): its settings come read, it serves no HTTP, and the serving processes
+        turn its figures into metrics."""
         code = (
             "import sys, tracker.server.writer_host; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'pydantic', 'pydantic_settings', 'fastapi', 'starlette', 'jinja2', 'alembic'}))"
+            "{'pydantic', 'pydantic_settings', 'fastapi', 'starlette', 'jinja2', 'alembic', "
+            "'prometheus_client'}))"
         )
         imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert (imported.returncode, imported.stdout) == (0, "[]\n")

@@ -166,6 +166,9 @@ class TestLateClicks:
             "click-from-the-spool-0001",
             link.id,
         )
+        # Counted by the writer, which serves no metrics, and shown by the serving process.
+        metrics = (await client.get("/metrics")).text
+        assert "\ntracker_late_attributions_total 1.0\n" in metrics
 
 
 class TestReattribution:

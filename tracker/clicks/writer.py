@@ -129,14 +129,19 @@ async def write_records(
 
 
 class ClickWriter:
-    def __init__(self, settings: WriterSettings, on_written: Sequence[ClicksWritten] = ()) -> None:
+    def __init__(
+        self,
+        settings: WriterSettings,
+        on_written: Sequence[ClicksWritten] = (),
+        figures: Figures | None = None,
+    ) -> None:
         self._settings = settings
         self._zone = ZoneInfo(settings.report_timezone)
         self._on_written = on_written
         self._directory = settings.spool_dir
         self._batch_size = settings.batch_size
         self._interval = settings.flush_interval
-        self._figures = Figures(self._directory)
+        self._figures = figures or Figures(self._directory)
         self._engine: AsyncEngine | None = None
         self._passing: asyncio.Lock | None = None
 

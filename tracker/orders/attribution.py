@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker import metrics
 from tracker.clock import utcnow
 from tracker.links.utm import read_utm
 from tracker.models import Click, Order
@@ -25,22 +24,24 @@ _MILLISECOND = timedelta(milliseconds=1)
 _REQUIRED_UTM = ("utm_source", "utm_medium", "utm_campaign")
 
 
-def _credit(order: Order, rule: str, link_id: int | None, click: Click | None = None) -> None:
-    metrics.ATTRIBUTIONS.labels(rule).inc()
+def _credit(order: Order, rule: str, link_id: int | None, click: Click | None = None) -> str:
     order.attribution = rule
     order.link_id = link_id
     order.attributed_click_id = click.id if click else None
     order.ms_to_order = (
         round((order.occurred_at - click.clicked_at) / _MILLISECOND) if click else None
     )
+    return rule
 
 
-async def attribute(session: AsyncSession, order: Order, window: timedelta) -> None:
+async def attribute(session: AsyncSession, order: Order, window: timedelta) -> str:
+    """Credit ``order`` by the first rule that applies; returns the rule. Counting it is the
+    caller's: the webhooks count into /metrics, the click writer into its published figures
+    (its process serves no metrics)."""
     if order.click_id:
         click = await repository.click(session, order.click_id)
         if click is not None and -CLOCK_SKEW <= order.occurred_at - click.clicked_at <= window:
-            _credit(order, "click", click.link_id, click)
-            return
+            return _credit(order, "click", click.link_id, click)
 
     tags = read_utm(order.landing_url) if order.landing_url else {}
     if all(tags.get(field) for field in _REQUIRED_UTM):
@@ -49,18 +50,16 @@ async def attribute(session: AsyncSession, order: Order, window: timedelta) -> N
         }
         matches = await repository.links_with_utm(session, wanted)
         if len(matches) == 1:
-            _credit(order, "utm", matches[0])
-            return
+            return _credit(order, "utm", matches[0])
 
     if order.customer_hash:
         link_id = await repository.earlier_attributed_link(
             session, order, order.occurred_at - window
         )
         if link_id is not None:
-            _credit(order, "customer", link_id)
-            return
+            return _credit(order, "customer", link_id)
 
-    _credit(order, "none", None)
+    return _credit(order, "none", None)
 
 
 async def attribute_late_clicks(
@@ -70,6 +69,5 @@ async def attribute_late_clicks(
     credited = 0
     since = utcnow() - window - CLOCK_SKEW  # older orders cannot be credited to a new click
     for order in await repository.orders_waiting_for(session, click_ids, since):
-        await attribute(session, order, window)
-        credited += order.attribution == "click"
+        credited += await attribute(session, order, window) == "click"
     return credited

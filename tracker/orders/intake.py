@@ -137,7 +137,7 @@ async def _apply_order(
         order.click_id = facts.click_id or order.click_id
         order.landing_url = facts.landing_url or order.landing_url
     await session.flush()
-    await attribution.attribute(session, order, window)
+    metrics.ATTRIBUTIONS.labels(await attribution.attribute(session, order, window)).inc()
     await session.flush()
     return order
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,15 +15,58 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from tracker import metrics as tracker_metrics
-from tracker.clicks import figures
+from tracker.clicks import figures as writer_figures
 from tracker.db.engine import DATABASE_ERRORS, ping
 from tracker.server.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
+
+
+class _WriterFigures(Collector):
+    """The writer's published figures and the journal's backlog, as Prometheus metrics."""
+
+    def __init__(self, directory: Path, queued: int) -> None:
+        self._directory = directory
+        self._queued = queued
+
+    def collect(self) -> Iterator[Metric]:
+        figures = writer_figures.read(self._directory) or {}
+        yield CounterMetricFamily(
+            "tracker_clicks_written",
+            "Clicks inserted into the database",
+            value=figures.get("clicks_written", 0),
+        )
+        bounds = (*map(str, writer_figures.BATCH_BUCKETS), "+Inf")
+        counts = figures.get("batch_buckets", [0] * len(bounds))
+        cumulative, buckets = 0, []
+        for bound, count in zip(bounds, counts, strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(
+            "tracker_click_batch_seconds",
+            "Time to write one batch of clicks",
+            buckets=buckets,
+            sum_value=figures.get("batch_seconds", 0.0),
+        )
+        yield CounterMetricFamily(
+            "tracker_late_attributions",
+            "Orders credited to their click by the click writer, the click written after them",
+            value=figures.get("late_attributions", 0),
+        )
+        yield GaugeMetricFamily(
+            "tracker_clicks_queued",
+            "Clicks answered but not yet in the database (in the journal)",
+            value=self._queued,
+        )
 
 
 class _DatabaseUp(Collector):
@@ -70,7 +114,7 @@ async def readyz(request: Request) -> JSONResponse:
     """
     runtime = _runtime(request)
     database = await _database_answers(runtime)
-    writer = figures.writer_running(runtime.settings.spool_dir)
+    writer = writer_figures.writer_running(runtime.settings.spool_dir)
     body = {
         "status": "ok",
         "database": "ok" if database else "unreachable",
@@ -106,7 +150,7 @@ async def metrics(request: Request) -> Response:
         registry = REGISTRY
     runtime = _runtime(request)
     writer = CollectorRegistry(auto_describe=False)
-    writer.register(figures.WriterCollector(runtime.settings.spool_dir, runtime.journal.queued))
+    writer.register(_WriterFigures(runtime.settings.spool_dir, runtime.journal.queued))
     database = CollectorRegistry(auto_describe=False)
     database.register(_DatabaseUp(await _database_answers(runtime)))
     body = generate_latest(registry) + generate_latest(writer) + generate_latest(database)

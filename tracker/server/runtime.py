@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
+from tracker import metrics
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
 from tracker.clicks.salts import DailySalts
@@ -52,7 +53,11 @@ class Runtime:
         self.link_changes = LinkChanges()
         self.link_changes.subscribe(self.link_cache)
         self._zone = ZoneInfo(settings.report_timezone)
-        self._on_written = on_clicks_written(settings.attribution_window_days)
+        # A click written before its redirect (click_write=sync) is rarely later than its order;
+        # when it is, the credit is this process's decision, counted with the webhooks'.
+        self._on_written = on_clicks_written(
+            settings.attribution_window_days, metrics.ATTRIBUTIONS.labels("click").inc
+        )
         self.redirect = RedirectHandler(
             settings,
             self.link_cache,

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker import logs
 from tracker.clicks import visitor
+from tracker.clicks.figures import Figures
 from tracker.clicks.writer import ClicksWritten, ClickWriter, WriterSettings
 from tracker.db.engine import create_sessionmaker
 from tracker.orders import attribution
@@ -42,19 +43,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def on_clicks_written(attribution_window_days: int) -> list[ClicksWritten]:
-    """Who hears that clicks were written: orders that named a click before it arrived."""
+def on_clicks_written(
+    attribution_window_days: int, credited: Callable[[int], None]
+) -> list[ClicksWritten]:
+    """Who hears that clicks were written: orders that named a click before it arrived, each
+    credit then told to ``credited``."""
     window = timedelta(days=attribution_window_days)
 
     async def credit_waiting_orders(engine: AsyncEngine, click_ids: list[str]) -> None:
         async with create_sessionmaker(engine)() as session, session.begin():
-            await attribution.attribute_late_clicks(session, click_ids, window)
+            credited(await attribution.attribute_late_clicks(session, click_ids, window))
 
     return [credit_waiting_orders]
 
 
 def click_writer(settings: WriterSettings) -> ClickWriter:
-    return ClickWriter(settings, on_clicks_written(settings.attribution_window_days))
+    """A writer whose late credits go into its published figures (/metrics reads them)."""
+    figures = Figures(settings.spool_dir)
+    hooks = on_clicks_written(settings.attribution_window_days, figures.credited_late)
+    return ClickWriter(settings, hooks, figures)
 
 
 class WriterThread:
