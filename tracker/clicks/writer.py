@@ -130,10 +130,7 @@ async def write_records(
 
 class ClickWriter:
     def __init__(
-        self,
-        settings: WriterSettings,
-        on_written: Sequence[ClicksWritten] = (),
-        figures: Figures | None = None,
+        self, settings: WriterSettings, figures: Figures, on_written: Sequence[ClicksWritten] = ()
     ) -> None:
         self._settings = settings
         self._zone = ZoneInfo(settings.report_timezone)
@@ -141,7 +138,7 @@ class ClickWriter:
         self._directory = settings.spool_dir
         self._batch_size = settings.batch_size
         self._interval = settings.flush_interval
-        self._figures = figures or Figures(self._directory)
+        self._figures = figures  # its hooks may count into it too (writer_host.click_writer)
         self._engine: AsyncEngine | None = None
         self._passing: asyncio.Lock | None = None
 
