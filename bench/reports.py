@@ -45,9 +45,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tracker.clicks import retention, rollup
+from tracker.clicks import rebuild, retention
 from tracker.config import Settings
 from tracker.db import migrate
+from tracker.db.driver import DriverDatabase
 from tracker.db.engine import create_engine, create_sessionmaker
 from tracker.main import create_app
 
@@ -219,12 +220,12 @@ class Target:
             asyncio.run(self._make_partitions(first, last))
 
     async def _make_partitions(self, first: datetime, last: datetime) -> None:
-        engine = create_engine(self.url)
+        database = DriverDatabase(self.url)
         try:
             months = retention.months_between(first.date(), last.date())
-            await retention.ensure_partitions(engine, months)
+            await retention.ensure_partitions(database, months)
         finally:
-            await engine.dispose()
+            await database.close()
 
     def drop(self) -> None:
         if self.kind == "sqlite":
@@ -426,7 +427,7 @@ async def rebuild_rollup(url: str) -> float:
     engine = create_engine(url)
     started = time.perf_counter()
     async with create_sessionmaker(engine)() as session, session.begin():
-        await rollup.rebuild(session, ZoneInfo("UTC"))
+        await rebuild.rebuild(session, ZoneInfo("UTC"))
     # Statistics, and on PostgreSQL the visibility map that autovacuum keeps on a live
     # database (index-only scans need it): the state reports run in, not a fresh load's.
     statement = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"

@@ -81,6 +81,7 @@ class TestConfig:
         [
             ("TRACKER_CLICK_BATCH_SIZE", "-1"),
             ("TRACKER_DATABASE_URL", "mysql://db/x"),
+            ("TRACKER_DATABASE_URL", "sqlite:///x.db?timeout=30"),
             ("TRACKER_BASE_URL", "go.example.com"),
             ("TRACKER_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("TRACKER_CLICK_WRITE", "sometimes"),

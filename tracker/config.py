@@ -38,6 +38,9 @@ def normalize_database_url(url: str) -> str:
         raise ValueError(
             "only SQLite (sqlite+aiosqlite) and PostgreSQL (postgresql+asyncpg) are supported"
         )
+    if scheme == "sqlite+aiosqlite" and "?" in rest:
+        # The click writer opens the file itself (db/driver.py), without SQLAlchemy's options.
+        raise ValueError("a SQLite URL takes no options: sqlite:///path.db")
     return f"{scheme}://{rest}"
 
 

@@ -28,6 +28,7 @@ from tracker.clicks.record import ClickRecord
 from tracker.clicks.writer import write_records
 from tracker.clock import unix_micros, utcnow
 from tracker.config import Settings
+from tracker.db.engine import EngineDatabase
 from tracker.links import service as links_service
 from tracker.links.destinations import Policy
 from tracker.links.schemas import LinkCreate
@@ -116,8 +117,9 @@ async def fill(
                 sales.append(_Sale(record, source, campaign))
     records.sort(key=lambda record: record.clicked_at_us)
     zone = ZoneInfo(settings.report_timezone)
+    database = EngineDatabase(engine)
     for start in range(0, len(records), 5000):
-        summary.clicks += await write_records(engine, records[start : start + 5000], zone)
+        summary.clicks += await write_records(database, records[start : start + 5000], zone)
 
     summary.deliveries = await _orders(session, settings, rng, now, sales)
     summary.spend = await _spend(session, rng, now)

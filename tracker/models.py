@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.clock import utcnow
+from tracker.db.names import WAITING_FOR_CLICK
 from tracker.db.types import Base, BigIntPK, UTCDateTime
 
 
@@ -195,7 +196,6 @@ REFUNDED_COLUMNS = (
 )  # fmt: skip
 
 
-WAITING_FOR_CLICK = "click_id IS NOT NULL AND attribution <> 'click'"
 # Written out, not bound, wherever it is asked: the planners then match ix_orders_refunded.
 HAS_REFUNDS = "has_refunds"
 

@@ -17,6 +17,7 @@ from tests.conftest import empty_database
 from tests.dashboard.test_router import _sign_in
 from tracker.clicks import retention
 from tracker.config import Settings
+from tracker.db.engine import EngineDatabase
 from tracker.main import create_app
 from tracker.models import Click, Link, Order
 from tracker.server.dispatch import TrackerApp
@@ -146,7 +147,7 @@ class TestRetention:
         async with app.lifespan(), factories.api_client(app) as api:
             await _shop(app, api)  # June had no partition: the writer made it
             assert await _count(app, partitions.format("clicks_y2026m06")) == 1
-            assert await retention.prune(app.runtime.engine, DAYS) == 2
+            assert await retention.prune(EngineDatabase(app.runtime.engine), DAYS) == 2
             assert await _count(app, partitions.format("clicks_y2026m06")) == 0
             assert await _count(app, partitions.format("clicks_y2026m10")) == 1
             assert await _count(app, "SELECT count(*) FROM clicks_y2026m10") == 1

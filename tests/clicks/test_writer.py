@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import marshal
 import secrets
@@ -9,22 +10,23 @@ import struct
 import subprocess
 import sys
 import zlib
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from starlette.types import Message
 
-from tests import factories, servers
+from tests import factories, platforms, servers
 from tracker.clicks import journal
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
 from tracker.clicks.writer import SET_ASIDE, WriterSettings
 from tracker.clock import utcnow
 from tracker.config import Settings
-from tracker.db.engine import DATABASE_ERRORS
+from tracker.db.driver import driver_errors, is_postgres
 from tracker.main import create_app
-from tracker.models import Click, Link
+from tracker.models import Click, Link, Order
 from tracker.server.dispatch import TrackerApp
 from tracker.server.writer_host import WriterThread, click_writer
 
@@ -244,7 +246,7 @@ class TestOutage:
         for click in sent:
             app.runtime.journal.append(click)
         await app.runtime.journal.seal()
-        with pytest.raises(DATABASE_ERRORS):
+        with pytest.raises(driver_errors(is_postgres(settings.database_url))):
             await away.flush()
         assert journal.waiting(settings.spool_dir) == 12
         await away.stop()  # the database is still away at shutdown: the files stay
@@ -288,15 +290,57 @@ class TestTheWritersProcess:
         forever = WriterSettings.of(read.model_copy(update={"click_retention_days": None}))
         assert WriterSettings.from_json(forever.to_json()).retention_days is None
 
-    def test_it_loads_neither_pydantic_nor_fastapi(self) -> None:
-        """Each would be memory the writer's process keeps and never uses (README,
-        Performance): its settings come read, it serves no HTTP, and the serving processes
-        turn its figures into metrics."""
-        code = (
-            "import sys, tracker.server.writer_host; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'pydantic', 'pydantic_settings', 'fastapi', 'starlette', 'jinja2', 'alembic', "
-            "'prometheus_client'}))"
+    async def test_it_writes_without_sqlalchemy_until_an_order_waits_for_a_click(
+        self, app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClient, tmp_path: Path
+    ) -> None:
+        """Each library below would be memory the writer's process keeps (README,
+        Performance): its settings come read, it serves no HTTP, the serving processes turn
+        its figures into metrics, and its statements go to the driver (db/driver.py). Only an
+        order that waits for a click it writes loads SQLAlchemy, to credit it."""
+        link_id = await _link_id(app, api)
+        spool = tmp_path / "writer-process"
+        handed = WriterSettings.of(app.runtime.settings.model_copy(update={"spool_dir": spool}))
+        postgres = handed.database_url.startswith("postgresql")
+
+        async def one_pass(records: list[ClickRecord]) -> list[str]:
+            clicks = ClickJournal(spool, seal_after=3600)
+            await clicks.open()
+            for record in records:
+                clicks.append(record)
+            await clicks.close()
+            code = (
+                "import asyncio, sys\n"
+                "from tracker.clicks.writer import WriterSettings\n"
+                "from tracker.server.writer_host import click_writer\n"
+                "handed = WriterSettings.from_json(sys.stdin.readline())\n"
+                "stopping = asyncio.Event()\n"
+                "stopping.set()  # at once: the last pass alone writes what waits\n"
+                "asyncio.run(click_writer(handed).run(stopping))\n"
+                "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', "
+                "'pydantic_settings', 'fastapi', 'starlette', 'jinja2', 'alembic', "
+                "'prometheus_client', 'sqlalchemy', 'asyncpg'}))\n"
+            )
+            ran = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-c", code],
+                input=handed.to_json() + "\n",
+                capture_output=True,
+                text=True,
+            )
+            assert ran.returncode == 0, ran.stderr
+            return ast.literal_eval(ran.stdout)
+
+        driver = ["asyncpg"] if postgres else []
+        assert await one_pass(_clicks(link_id, 3)) == driver
+        assert await factories.count(app, Click) == 3
+
+        late = "click-written-by-the-process"
+        order = {"order_id": "w1", "amount": "30.00", "currency": "EUR", "status": "paid"}
+        placed = await platforms.generic(
+            client, {**order, "occurred_at": utcnow().isoformat(), "click_id": late}
         )
-        imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert (imported.returncode, imported.stdout) == (0, "[]\n")
+        assert placed.status_code == 200, placed.text
+        record = factories.click_record(late, link_id, utcnow() - timedelta(minutes=1))
+        assert await one_pass([record]) == [*driver, "sqlalchemy"]
+        (order,) = await factories.rows(app, Order)
+        assert (order.attribution, order.attributed_click_id) == ("click", late)

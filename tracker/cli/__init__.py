@@ -21,7 +21,7 @@ from tracker import demo as tracker_demo
 from tracker.cli import bots as bots_cli
 from tracker.cli import links as links_cli
 from tracker.cli.common import settings_or_exit, with_session, with_sessions
-from tracker.clicks import rollup
+from tracker.clicks import rebuild as clicks_rebuild
 from tracker.clicks.writer import WriterSettings
 from tracker.clock import as_utc
 from tracker.db import migrate
@@ -284,7 +284,7 @@ def rollup_rebuild() -> None:
     settings = settings_or_exit()
 
     async def run(session: AsyncSession) -> int:
-        return await rollup.rebuild(session, ZoneInfo(settings.report_timezone))
+        return await clicks_rebuild.rebuild(session, ZoneInfo(settings.report_timezone))
 
     days = with_session(run)
     typer.echo(f"rollup rebuilt: {days} link-days in {settings.report_timezone}")

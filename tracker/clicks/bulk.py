@@ -16,8 +16,6 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from tracker.clicks.record import ClickRecord
 from tracker.clicks.visitor import (
     MAX_REFERRER,
@@ -27,7 +25,7 @@ from tracker.clicks.visitor import (
     referrer_host,
 )
 from tracker.clock import from_unix_micros
-from tracker.db.engine import dialect_of
+from tracker.db.driver import Connection
 
 CLICK_COLUMNS = (
     "id", "link_id", "clicked_at", "referrer_host", "referrer", "user_agent", "device_type",
@@ -115,15 +113,13 @@ def _padded(
 
 
 async def _sqlite_insert(
-    connection: AsyncConnection,
+    connection: Connection,
     table: str,
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
     on_conflict: str,
     filler: Callable[[tuple[Any, ...]], tuple[Any, ...]] = _same_row,
 ) -> list[tuple[Any, ...]]:
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
     placeholders = "(" + ", ".join("?" * len(columns)) + ")"
     found: list[tuple[Any, ...]] = []
     for start in range(0, len(rows), _SQLITE_ROWS):
@@ -134,31 +130,28 @@ async def _sqlite_insert(
             + f" {on_conflict}"
         )
         # One round trip to the connection's thread: each one waits for the interpreter.
-        found += await driver.execute_fetchall(sql, [value for row in chunk for value in row])
+        found += await connection.fetch(sql, [value for row in chunk for value in row])
     return found
 
 
 async def _postgres_insert(
-    connection: AsyncConnection,
+    connection: Connection,
     table: str,
     columns: Sequence[str],
     types: Sequence[str],
     rows: list[tuple[Any, ...]],
     on_conflict: str,
 ) -> list[tuple[Any, ...]]:
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
     arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start=1))
     sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {on_conflict}"
-    records = await driver.fetch(sql, *(list(values) for values in zip(*rows, strict=True)))
-    return [tuple(record) for record in records]
+    return await connection.fetch(sql, [list(values) for values in zip(*rows, strict=True)])
 
 
-async def insert_clicks(connection: AsyncConnection, rows: list[tuple[Any, ...]]) -> set[str]:
+async def insert_clicks(connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
     """Insert click rows (as `click_rows` makes them); the ids that were new."""
     if not rows:
         return set()
-    if dialect_of(connection) == "postgresql":
+    if connection.postgres:
         found = await _postgres_insert(
             connection, "clicks", CLICK_COLUMNS, _PG_CLICK_TYPES, rows, _NEW_IDS
         )
@@ -168,13 +161,13 @@ async def insert_clicks(connection: AsyncConnection, rows: list[tuple[Any, ...]]
 
 
 async def insert_visitors(
-    connection: AsyncConnection, visitors: list[tuple[int, date, str]]
+    connection: Connection, visitors: list[tuple[int, date, str]]
 ) -> list[tuple[int, date]]:
     """Record (link, day, visitor) triples; the (link, day) of each one not seen before."""
     if not visitors:
         return []
     columns = ("link_id", "day", "visitor_hash")
-    if dialect_of(connection) == "postgresql":
+    if connection.postgres:
         found = await _postgres_insert(
             connection,
             "visitor_days",
@@ -190,7 +183,7 @@ async def insert_visitors(
 
 
 async def add_click_days(
-    connection: AsyncConnection, counts: list[tuple[int, date, int, int, int]]
+    connection: Connection, counts: list[tuple[int, date, int, int, int]]
 ) -> None:
     """Add (link, day, clicks, bot clicks, new visitors) to the rollup, days and months,
     creating rows as needed.
@@ -208,7 +201,7 @@ async def add_click_days(
 
 
 async def _add_counts(
-    connection: AsyncConnection,
+    connection: Connection,
     table: str,
     period: str,
     counts: list[tuple[Any, ...]],
@@ -219,7 +212,7 @@ async def _add_counts(
     add = f"ON CONFLICT (link_id, {period}) DO UPDATE SET " + ", ".join(
         f"{column} = {table}.{column} + excluded.{column}" for column in _COUNTS
     )
-    if dialect_of(connection) == "postgresql":
+    if connection.postgres:
         types = ("bigint", "date", "bigint", "bigint", "bigint")
         await _postgres_insert(connection, table, columns, types, counts, add)
         return

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tracker.clicks import bulk, rollup
 from tracker.clicks.visitor import is_program, read_user_agent
 from tracker.clock import as_utc, unix_micros
+from tracker.db.engine import raw
 from tracker.models import Click, ClickDay, ClickMonth, VisitorDay
 
 BATCH = 2_000
@@ -96,7 +97,8 @@ async def _apply(
     keys = sorted(humans)
     # Locks the rollup rows (in the writer's order) before their visitors are counted again.
     await bulk.add_click_days(
-        await session.connection(), [(*key, humans[key], -humans[key], 0) for key in keys]
+        await raw(await session.connection()),
+        [(*key, humans[key], -humans[key], 0) for key in keys],
     )
     for link_id, day in keys:
         await _recount_visitors(session, link_id, day, zone, today, lost.get((link_id, day), set()))
@@ -124,11 +126,11 @@ async def _recount_visitors(
         .values(unique_visitors=ClickMonth.unique_visitors + uniques - (before or 0))
     )
     if day < today - timedelta(days=1):
-        return  # visitor_days no longer holds this day (rollup.prune_visitors)
+        return  # visitor_days no longer holds this day (salts.py prunes it)
     listed = select(Click.visitor_hash).where(*human).distinct()
     people = set((await session.execute(listed)).scalars())
     await bulk.insert_visitors(
-        await session.connection(), sorted((link_id, day, hash_) for hash_ in people)
+        await raw(await session.connection()), sorted((link_id, day, hash_) for hash_ in people)
     )
     gone = lost - people
     if gone:

@@ -25,13 +25,9 @@ import weakref
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from tracker.clock import from_unix_micros, utcnow
-from tracker.db.engine import DATABASE_ERRORS, dialect_of
-from tracker.db.types import CLICK_PARTITION
+from tracker.db.driver import Connection, Database, sqlite_time
+from tracker.db.names import CLICK_PARTITION
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +37,7 @@ EVERY_SECONDS = 3600.0
 MONTHS_AHEAD = 2  # partitions made ahead of need, so that a month's first click finds one
 _LOCK = 0x7472616B  # pg advisory lock: one host at a time makes partitions
 
-_known: weakref.WeakKeyDictionary[Engine, set[date]] = weakref.WeakKeyDictionary()
+_known: weakref.WeakKeyDictionary[Database, set[date]] = weakref.WeakKeyDictionary()
 
 
 def partition_name(month: date) -> str:
@@ -86,23 +82,23 @@ def create_partition(month: date) -> str:
     )
 
 
-async def ensure_partitions(engine: AsyncEngine, months: Iterable[date]) -> None:
+async def ensure_partitions(database: Database, months: Iterable[date]) -> None:
     """Make the partitions of ``months`` that do not exist yet (PostgreSQL), with the next
     MONTHS_AHEAD; a short transaction of its own, before the clicks' one."""
     wanted = set(months)
-    known = _known.get(engine.sync_engine)
+    known = _known.get(database)
     # A past month may have been dropped by another host's retention since: asked again.
     if known is None or any(month < _month(utcnow().date()) for month in wanted):
-        async with engine.connect() as connection:
-            known = _known[engine.sync_engine] = await _existing(connection)
+        async with database.connect() as connection:
+            known = _known[database] = await _existing(connection)
     if wanted <= known:
         return
     wanted |= set(months_between(max(wanted), _add_months(max(wanted), MONTHS_AHEAD)))
-    async with engine.begin() as connection:
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+    async with database.begin() as connection:
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", [_LOCK])
         known |= await _existing(connection)
         for month in sorted(wanted - known):
-            await connection.execute(text(create_partition(month)))
+            await connection.execute(create_partition(month))
             log.info("partition %s made", partition_name(month))
     known |= wanted
 
@@ -113,15 +109,13 @@ def _add_months(month: date, count: int) -> date:
     return month
 
 
-async def _existing(connection: AsyncConnection) -> set[date]:
-    names = await connection.scalars(
-        text(
-            "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = inhrelid"
-            " JOIN pg_class parent ON parent.oid = inhparent WHERE parent.relname = 'clicks'"
-        )
+async def _existing(connection: Connection) -> set[date]:
+    rows = await connection.fetch(
+        "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = inhrelid"
+        " JOIN pg_class parent ON parent.oid = inhparent WHERE parent.relname = 'clicks'"
     )
     found = set()
-    for name in names:
+    for (name,) in rows:
         matched = CLICK_PARTITION.match(name)
         if matched:
             found.add(date(int(matched[1]), int(matched[2]), 1))
@@ -135,7 +129,7 @@ def horizon(days: int, now: datetime | None = None) -> datetime:
 
 
 async def prune(
-    engine: AsyncEngine,
+    database: Database,
     days: int,
     now: datetime | None = None,
     writing: asyncio.Lock | None = None,
@@ -148,59 +142,54 @@ async def prune(
     """
     before = horizon(days, now)
     removed = 0
-    if dialect_of(engine) == "postgresql":
+    if database.postgres:
         async with writing or contextlib.nullcontext():
-            removed += await _drop_old_partitions(engine, before)
+            removed += await _drop_old_partitions(database, before)
         victims = (
             "DELETE FROM clicks WHERE (id, clicked_at) IN (SELECT id, clicked_at FROM clicks"
-            " WHERE clicked_at < :before LIMIT :batch)"
+            " WHERE clicked_at < $1 LIMIT $2)"
         )
+        params: list[object] = [before, DELETE_BATCH]
     else:
         victims = (
             "DELETE FROM clicks WHERE rowid IN (SELECT rowid FROM clicks"
-            " WHERE clicked_at < :before LIMIT :batch)"
+            " WHERE clicked_at < ? LIMIT ?)"
         )
-        before = before.replace(tzinfo=None)  # SQLite stores UTC without an offset
+        params = [sqlite_time(before), DELETE_BATCH]
     while True:
-        async with engine.begin() as connection:
-            result = await connection.execute(
-                text(victims), {"before": before, "batch": DELETE_BATCH}
-            )
-        removed += result.rowcount
-        if result.rowcount < DELETE_BATCH:
+        async with database.begin() as connection:
+            deleted = await connection.execute(victims, params)
+        removed += deleted
+        if deleted < DELETE_BATCH:
             return removed
         await asyncio.sleep(PAUSE_SECONDS)
 
 
-async def _drop_old_partitions(engine: AsyncEngine, before: datetime) -> int:
-    async with engine.connect() as connection:
-        months = await _existing(connection)
+async def _drop_old_partitions(database: Database, before: datetime) -> int:
     dropped = 0
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    for month in sorted(months):
-        if _start(_next_month(month)) > before:
-            break
-        name = partition_name(month)
-        async with autocommit.connect() as connection:
-            rows = await connection.scalar(text(f"SELECT count(*) FROM {name}"))
-            await connection.execute(
-                text(f"ALTER TABLE clicks DETACH PARTITION {name} CONCURRENTLY")
-            )
-            await connection.execute(text(f"DROP TABLE {name}"))
-        known = _known.get(engine.sync_engine)
-        if known is not None:
-            known.discard(month)
-        dropped += rows or 0
-        log.info("partition %s dropped: %d clicks past retention", name, rows or 0)
+    # Outside any transaction: DETACH … CONCURRENTLY may not run in one.
+    async with database.connect() as connection:
+        for month in sorted(await _existing(connection)):
+            if _start(_next_month(month)) > before:
+                break
+            name = partition_name(month)
+            [(rows,)] = await connection.fetch(f"SELECT count(*) FROM {name}")
+            await connection.execute(f"ALTER TABLE clicks DETACH PARTITION {name} CONCURRENTLY")
+            await connection.execute(f"DROP TABLE {name}")
+            known = _known.get(database)
+            if known is not None:
+                known.discard(month)
+            dropped += rows
+            log.info("partition %s dropped: %d clicks past retention", name, rows)
     return dropped
 
 
-async def keep_pruning(engine: AsyncEngine, days: int, writing: asyncio.Lock) -> None:
+async def keep_pruning(database: Database, days: int, writing: asyncio.Lock) -> None:
     """`prune` now and every hour, until cancelled; a database away is tried again later."""
     while True:
         try:
-            removed = await prune(engine, days, writing=writing)
-        except DATABASE_ERRORS as exc:
+            removed = await prune(database, days, writing=writing)
+        except database.errors as exc:
             log.warning("click retention postponed: %s", exc)
         else:
             if removed:

@@ -18,10 +18,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tracker.clicks import rollup
 from tracker.clock import UNIX_EPOCH, utcnow
 from tracker.db.upsert import insert_ignoring_duplicates
-from tracker.models import VisitorSalt
+from tracker.models import VisitorDay, VisitorSalt
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,8 @@ class DailySalts:
                 [{"day": day, "salt": secrets.token_bytes(32)} for day in days],
             )
             await session.execute(delete(VisitorSalt).where(VisitorSalt.day < today))
-            await rollup.prune_visitors(session, today)
+            # Which visitors were seen on days that are over (yesterday kept for late batches).
+            await session.execute(delete(VisitorDay).where(VisitorDay.day < today - timedelta(1)))
             rows = await session.execute(
                 select(VisitorSalt.day, VisitorSalt.salt).where(VisitorSalt.day.in_(days))
             )

@@ -35,12 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tracker.clicks import bulk, journal, retention, rollup
 from tracker.clicks.figures import Figures
 from tracker.clicks.record import ClickRecord
-from tracker.db.engine import DATABASE_ERRORS, create_engine, dialect_of
+from tracker.db.driver import Database, DriverDatabase
 
 if TYPE_CHECKING:
     from tracker.config import Settings
@@ -50,7 +48,7 @@ log = logging.getLogger(__name__)
 _MAX_BACKOFF = 5.0
 SET_ASIDE = ".set-aside"  # the suffix of journal files the writer will not read
 
-ClicksWritten = Callable[[AsyncEngine, list[str]], Awaitable[None]]
+ClicksWritten = Callable[[Database, list[str]], Awaitable[None]]
 """A hook told the ids of a batch once it is committed (new ones and replays alike)."""
 
 
@@ -93,7 +91,7 @@ class WriterSettings:
 
 
 async def write_records(
-    engine: AsyncEngine,
+    database: Database,
     records: list[ClickRecord],
     zone: ZoneInfo,
     on_written: Sequence[ClicksWritten] = (),
@@ -105,14 +103,12 @@ async def write_records(
     still safe, and what it does must catch up another way (`tracker
     reattribute` for orders).
     """
-    postgres = dialect_of(engine) == "postgresql"
-    if postgres:
+    if database.postgres:
         await retention.ensure_partitions(
-            engine, retention.months_of(record.clicked_at_us for record in records)
+            database, retention.months_of(record.clicked_at_us for record in records)
         )
-    rows = bulk.click_rows(records, postgres)
-    # Core statements on a connection: the ORM's bulk machinery costs more than the insert.
-    async with engine.begin() as connection:
+    rows = bulk.click_rows(records, database.postgres)
+    async with database.begin() as connection:
         inserted = await bulk.insert_clicks(connection, rows)
         fresh = [
             (record.link_id, record.clicked_at_us, is_bot, record.visitor_hash)
@@ -122,8 +118,8 @@ async def write_records(
         await rollup.add(connection, fresh, zone)
     for hook in on_written:
         try:
-            await hook(engine, [record.id for record in records])
-        except DATABASE_ERRORS as exc:
+            await hook(database, [record.id for record in records])
+        except database.errors as exc:
             log.error("%s failed after clicks were written: %s", hook.__qualname__, exc)
     return len(fresh)
 
@@ -139,7 +135,7 @@ class ClickWriter:
         self._batch_size = settings.batch_size
         self._interval = settings.flush_interval
         self._figures = figures  # its hooks may count into it too (writer_host.click_writer)
-        self._engine: AsyncEngine | None = None
+        self._database: DriverDatabase | None = None
         self._passing: asyncio.Lock | None = None
 
     async def run(
@@ -165,7 +161,7 @@ class ClickWriter:
                     await asyncio.wait_for(stopping.wait(), 5.0)
                 if stopping.is_set():
                     return
-            self._engine = create_engine(self._settings.database_url)
+            self._database = DriverDatabase(self._settings.database_url)
             self._figures.publish()
             if started is not None:
                 started()
@@ -173,28 +169,29 @@ class ClickWriter:
             pruning = None
             if days is not None:
                 pruning = asyncio.create_task(
-                    retention.keep_pruning(self._engine, days, self._passing)
+                    retention.keep_pruning(self._database, days, self._passing)
                 )
             try:
                 await self._loop_until(stopping, orphaned)
                 try:
                     await self.write_waiting()
-                except DATABASE_ERRORS as exc:
+                except self._database.errors as exc:
                     log.error("database unavailable at shutdown; clicks stay journaled: %s", exc)
             finally:
                 if pruning is not None:
                     pruning.cancel()
                     await asyncio.gather(pruning, return_exceptions=True)
                 self._figures.publish()
-                await self._engine.dispose()
+                await self._database.close()
 
     async def _loop_until(self, stopping: asyncio.Event, orphaned: Callable[[], bool]) -> None:
+        assert self._database is not None
         pause = self._interval
         while not stopping.is_set() and not orphaned():
             try:
                 await self.write_waiting()
                 pause = self._interval
-            except DATABASE_ERRORS as exc:
+            except self._database.errors as exc:
                 pause = min(max(pause * 2, 0.1), _MAX_BACKOFF)
                 log.error("clicks not written (%d waiting), retrying: %s", self.waiting, exc)
             self._figures.publish()
@@ -210,7 +207,7 @@ class ClickWriter:
 
     async def write_waiting(self) -> None:
         """One pass over the journal: every sealed file, oldest first, then deleted."""
-        if self._passing is None or self._engine is None:
+        if self._passing is None or self._database is None:
             raise RuntimeError("the click writer has not started")
         async with self._passing:
             journal.seal_orphans(self._directory)
@@ -233,7 +230,7 @@ class ClickWriter:
         self._figures.publish()  # a heartbeat between files, however long the backlog
 
     async def _write_batch(self, batch: list[ClickRecord]) -> None:
-        assert self._engine is not None
+        assert self._database is not None
         started = time.perf_counter()
-        written = await write_records(self._engine, batch, self._zone, self._on_written)
+        written = await write_records(self._database, batch, self._zone, self._on_written)
         self._figures.batch(time.perf_counter() - started, written)

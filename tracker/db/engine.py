@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from sqlalchemy import event, text
@@ -15,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
+
+from tracker.db import driver
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -54,10 +59,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        for pragma in driver.SQLITE_PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -67,27 +70,19 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def create_engine(database_url: str, pooled: bool = True) -> AsyncEngine:
+    """``pooled=False``: a connection for each use, closed after it, for the seldom user that
+    keeps nothing open between uses (the click writer's late credits)."""
+    pool: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if dialect_of(database_url) == "sqlite":
-        engine = create_async_engine(database_url, pool_size=5, max_overflow=10)
+        pool = pool or {"pool_size": 5, "max_overflow": 10}
+        engine = create_async_engine(database_url, **pool)
         _tune_sqlite(engine)
         return engine
     return create_async_engine(
         database_url,
-        pool_size=10,
-        max_overflow=10,
-        pool_pre_ping=True,
-        connect_args={
-            "server_settings": {
-                # asyncpg prepares every statement; after five runs PostgreSQL may switch to a
-                # generic plan that ignores the actual date range (a report: 100 -> 350 ms).
-                "plan_cache_mode": "force_custom_plan",
-                # A report reads its metric families side by side, on as many backends: they
-                # share the cores already, and parallel workers for one of them only
-                # oversubscribe them (a year by campaign: 250 -> 200 ms without).
-                "max_parallel_workers_per_gather": "0",
-            }
-        },
+        **(pool or {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}),
+        connect_args={"server_settings": driver.POSTGRES_SETTINGS},
     )
 
 
@@ -105,6 +100,37 @@ async def ping(engine: AsyncEngine, seconds: float) -> None:
     """A trivial query answered within ``seconds``, or one of DATABASE_ERRORS raised."""
     async with asyncio.timeout(seconds), engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+async def raw(connection: AsyncConnection) -> driver.Connection:
+    """The driver's own connection under SQLAlchemy's, inside its transaction: for the click
+    writer's statements (clicks/bulk.py) run by the serving process or a command."""
+    driver_connection = (await connection.get_raw_connection()).driver_connection
+    return driver.Connection(driver_connection, dialect_of(connection) == "postgresql")
+
+
+class EngineDatabase:
+    """An engine's pool as the click writer's statements take a database (driver.Database):
+    `TRACKER_CLICK_WRITE=sync` and the demo write clicks through the serving process's."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.postgres = dialect_of(engine) == "postgresql"
+        self.errors: tuple[type[Exception], ...] = (
+            *DATABASE_ERRORS,
+            *driver.driver_errors(self.postgres),
+        )
+        self._engine = engine
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[driver.Connection]:
+        async with self._engine.begin() as connection:
+            yield await raw(connection)
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[driver.Connection]:
+        # SQLAlchemy begins nothing until it runs a statement itself: the driver's commit alone.
+        async with self._engine.connect() as connection:
+            yield await raw(connection)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 
 from tracker.db.engine import DATABASE_ERRORS, create_engine, dialect_of, ping, reason
-from tracker.db.types import CLICK_PARTITION
+from tracker.db.names import CLICK_PARTITION
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData
@@ -22,9 +21,6 @@ NAMING_CONVENTION = {
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
-
-# On PostgreSQL `clicks` is partitioned by month (clicks/retention.py): clicks_y2026m11, …
-CLICK_PARTITION = re.compile(r"^clicks_y(\d{4})m(\d{2})$")
 
 
 class Base(DeclarativeBase):

@@ -13,13 +13,11 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tracker.clock import utcnow
 from tracker.links.utm import read_utm
 from tracker.models import Click, Order
 from tracker.orders import repository
+from tracker.orders.waiting import CLOCK_SKEW
 
-# Shop clocks and ours disagree by seconds; a click "after" its order by less is still its click.
-CLOCK_SKEW = timedelta(minutes=5)
 _MILLISECOND = timedelta(milliseconds=1)
 _REQUIRED_UTM = ("utm_source", "utm_medium", "utm_campaign")
 
@@ -62,12 +60,12 @@ async def attribute(session: AsyncSession, order: Order, window: timedelta) -> s
     return _credit(order, "none", None)
 
 
-async def attribute_late_clicks(
-    session: AsyncSession, click_ids: Sequence[str], window: timedelta
+async def attribute_waiting(
+    session: AsyncSession, order_ids: Sequence[int], window: timedelta
 ) -> int:
-    """Credit orders that arrived before the click they name was written; returns how many."""
+    """Credit orders that arrived before the click they name was written (waiting.py found
+    them); returns how many were credited to it."""
     credited = 0
-    since = utcnow() - window - CLOCK_SKEW  # older orders cannot be credited to a new click
-    for order in await repository.orders_waiting_for(session, click_ids, since):
+    for order in await repository.orders_by_id(session, order_ids):
         credited += await attribute(session, order, window) == "click"
     return credited

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.clock import utcnow
 from tracker.db.upsert import insert_ignoring_duplicates, upsert
 from tracker.models import (
     REFUND_OF_ORDER,
-    WAITING_FOR_CLICK,
     Click,
     Delivery,
     Link,
@@ -171,28 +170,10 @@ async def earlier_attributed_link(
     )
 
 
-async def orders_waiting_for(
-    session: AsyncSession, click_ids: Sequence[str], since: datetime
-) -> Sequence[Order]:
-    """Orders since ``since`` that name one of these clicks but are not yet credited to one.
-
-    Few orders ever wait, so they are found first and matched here: a batch of
-    thousands of click ids never becomes an IN list.
-    """
-    waiting = (
-        await session.execute(
-            select(Order.id, Order.click_id).where(
-                # Written out, not bound: the planners match ix_orders_waiting_for_click's WHERE.
-                text(WAITING_FOR_CLICK),
-                Order.occurred_at >= since,
-            )
-        )
-    ).all()
-    wanted = set(click_ids)
-    ids = [order_id for order_id, click_id in waiting if click_id in wanted]
-    if not ids:
+async def orders_by_id(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[Order]:
+    if not order_ids:
         return []
-    return (await session.scalars(select(Order).where(Order.id.in_(ids)))).all()
+    return (await session.scalars(select(Order).where(Order.id.in_(order_ids)))).all()
 
 
 async def mark_delivery(session: AsyncSession, delivery_id: int, error: str | None) -> None:

@@ -16,7 +16,7 @@ from tracker.clicks.record import ClickRecord
 from tracker.clicks.salts import DailySalts
 from tracker.clicks.writer import WriterSettings, write_records
 from tracker.config import Settings
-from tracker.db.engine import DATABASE_ERRORS, create_engine, create_sessionmaker, reader
+from tracker.db.engine import EngineDatabase, create_engine, create_sessionmaker, reader
 from tracker.links.changes import LinkChanges
 from tracker.redirect.allowance import ClickAllowances
 from tracker.redirect.cache import LinkCache
@@ -56,8 +56,11 @@ class Runtime:
         # A click written before its redirect (click_write=sync) is rarely later than its order;
         # when it is, the credit is this process's decision, counted with the webhooks'.
         self._on_written = on_clicks_written(
-            settings.attribution_window_days, metrics.ATTRIBUTIONS.labels("click").inc
+            settings.attribution_window_days,
+            metrics.ATTRIBUTIONS.labels("click").inc,
+            lambda: self.engine,
         )
+        self._database = EngineDatabase(self.engine)
         self.redirect = RedirectHandler(
             settings,
             self.link_cache,
@@ -89,7 +92,7 @@ class Runtime:
     async def write_click_now(self, record: ClickRecord) -> None:
         """`TRACKER_CLICK_WRITE=sync`: in the database before the redirect; journaled on failure."""
         try:
-            await write_records(self.engine, [record], self._zone, self._on_written)
-        except DATABASE_ERRORS as exc:
+            await write_records(self._database, [record], self._zone, self._on_written)
+        except self._database.errors as exc:
             log.warning("synchronous click write failed, journaled instead: %s", exc)
             self.journal.append(record)
