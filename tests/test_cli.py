@@ -85,6 +85,7 @@ class TestConfig:
             ("TRACKER_BASE_URL", "go.example.com"),
             ("TRACKER_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("TRACKER_CLICK_WRITE", "sometimes"),
+            ("TRACKER_CLICK_WRITER_NICE", "fast"),
         ],
     )
     def test_an_invalid_setting_fails_fast_with_one_line(self, name: str, value: str) -> None:

@@ -81,8 +81,10 @@ class Settings(BaseSettings):
         description="days raw clicks are kept (default: all); rollups, orders and reports "
         "over older periods stay",
     )
-    click_writer_nice: int = Field(
-        10, ge=0, le=19, description="how much lower the writer process's CPU priority is"
+    click_writer_nice: Annotated[int, Field(ge=0, le=19)] | Literal["idle"] = Field(
+        "idle",
+        description="the writer process's CPU priority: idle (only processor time nobody else "
+        "wants) or how much lower it is, 0-19",
     )
     spool_dir: Path = Field(
         Path("./tracker-spool"),
@@ -139,6 +141,13 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("click_writer_nice", mode="before")
+    @classmethod
+    def _click_writer_nice(cls, value: object) -> object:
+        if isinstance(value, str) and value != "idle" and not value.strip().isdigit():
+            raise ValueError("must be idle or a nice value from 0 to 19")
+        return value
 
     @field_validator("base_url")
     @classmethod

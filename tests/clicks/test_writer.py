@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import marshal
+import os
 import secrets
 import struct
 import subprocess
@@ -271,6 +272,26 @@ class TestOutage:
 
 
 class TestTheWritersProcess:
+    @pytest.mark.parametrize(
+        ("nice", "policy", "niceness"), [(None, os.SCHED_IDLE, 0), ("5", os.SCHED_OTHER, 5)]
+    )
+    async def test_it_takes_only_the_processor_time_redirects_leave(
+        self, nice: str | None, policy: int, niceness: int, tmp_path: Path
+    ) -> None:
+        """By default SCHED_IDLE: a redirect waking up takes the processor from it at once
+        (README, Performance); a nice value instead when one is set."""
+        settings = {} if nice is None else {"click_writer_nice": nice}
+        env = servers.environment(f"sqlite:///{tmp_path / 't.db'}", tmp_path, **settings)
+        async with servers.running(env, tmp_path) as server:
+            (writer,) = [
+                int(child)
+                for task in Path(f"/proc/{server.process.pid}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+            seen = (os.sched_getscheduler(writer), os.getpriority(os.PRIO_PROCESS, writer))
+            assert server.stop() in (0, -15), server.log()
+        assert seen == (policy, niceness)
+
     def test_its_settings_arrive_as_the_server_read_them(self, tmp_path: Path) -> None:
         read = Settings(
             _env_file=None,  # type: ignore[call-arg]

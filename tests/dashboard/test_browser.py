@@ -119,10 +119,15 @@ async def _order(base_url: str, click_id: str) -> None:
 
 
 async def _written(database_url: str, clicks: int) -> None:
-    """Wait for the server's click writer (a process of its own) to write ``clicks``."""
+    """Wait for the server's click writer (a process of its own) to write ``clicks``, and to
+    credit the order that came before its click was written (after the batch's commit)."""
 
     async def done() -> bool:
-        return await servers.count_clicks(database_url) >= clicks
+        if await servers.count_clicks(database_url) < clicks:
+            return False
+        waiting = "SELECT count(*) FROM orders WHERE attribution <> 'click'"
+        ((uncredited,),) = await servers.rows(database_url, waiting)
+        return bool(uncredited == 0)
 
     await factories.eventually(done)
 

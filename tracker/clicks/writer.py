@@ -69,7 +69,7 @@ class WriterSettings:
     flush_interval: float
     retention_days: int | None
     attribution_window_days: int  # for the orders waiting for a click the writer writes
-    nice: int
+    nice: int | str  # "idle", or a nice value
     log_level: str
 
     @classmethod

@@ -73,16 +73,20 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 def create_engine(database_url: str, pooled: bool = True) -> AsyncEngine:
     """``pooled=False``: a connection for each use, closed after it, for the seldom user that
     keeps nothing open between uses (the click writer's late credits)."""
-    pool: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
-    if dialect_of(database_url) == "sqlite":
-        pool = pool or {"pool_size": 5, "max_overflow": 10}
+    sqlite = dialect_of(database_url) == "sqlite"
+    pool: dict[str, Any]
+    if not pooled:
+        pool = {"poolclass": NullPool}
+    elif sqlite:
+        pool = {"pool_size": 5, "max_overflow": 10}
+    else:
+        pool = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+    if sqlite:
         engine = create_async_engine(database_url, **pool)
         _tune_sqlite(engine)
         return engine
     return create_async_engine(
-        database_url,
-        **(pool or {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}),
-        connect_args={"server_settings": driver.POSTGRES_SETTINGS},
+        database_url, **pool, connect_args={"server_settings": driver.POSTGRES_SETTINGS}
     )
 
 

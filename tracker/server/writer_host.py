@@ -10,8 +10,8 @@ subscribed to the clicks it writes: this is the edge that wires the domains.
 The process imports neither FastAPI nor the API's schemas, nor pydantic:
 `tracker serve` hands it its settings, already read, as the first line of its
 standard input (clicks.writer.WriterSettings). Nor SQLAlchemy, unless an order
-waits for a click it writes (db/driver.py): idle it holds 39 MB where `tracker
-serve` holds 91.
+waits for a click it writes (db/driver.py): idle it holds 39–40 MB where
+`tracker serve` holds 88–91.
 """
 
 from __future__ import annotations
@@ -154,8 +154,7 @@ def run_process(settings: WriterSettings, exit_with_parent: bool) -> None:
     closes its standard input instead, after the server is done, or when the
     server dies (the pipe closes with it).
     """
-    with contextlib.suppress(OSError):
-        os.nice(settings.nice)
+    _lower_priority(settings.nice)
     # As the serving process does: the matchers built and the start-up heap frozen before the
     # first batch, so that the collector's full passes never walk them again.
     visitor.load_parsers()
@@ -175,6 +174,18 @@ def run_process(settings: WriterSettings, exit_with_parent: bool) -> None:
         await click_writer(settings).run(stopping, exit_with_parent)
 
     asyncio.run(main())
+
+
+def _lower_priority(nice: int | str) -> None:
+    """``idle``: SCHED_IDLE, so that a redirect waking up takes the processor from the writer
+    at once. A nice value alone, even 19, leaves the writer its slice: on SQLite, under the
+    redirect bench, 0.50 of the ceiling at nice 10 or 19, 0.60-0.61 at idle (README,
+    Performance). Threads started afterwards (aiosqlite's) inherit either."""
+    with contextlib.suppress(OSError):  # a sandbox may refuse; the writer runs all the same
+        if isinstance(nice, int):
+            os.nice(nice)
+        else:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _until_closed(stopping: asyncio.Event) -> None:
