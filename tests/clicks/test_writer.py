@@ -321,7 +321,7 @@ class TestTheWritersProcess:
         link_id = await _link_id(app, api)
         spool = tmp_path / "writer-process"
         handed = WriterSettings.of(app.runtime.settings.model_copy(update={"spool_dir": spool}))
-        postgres = handed.database_url.startswith("postgresql")
+        postgres = is_postgres(handed.database_url)
 
         async def one_pass(records: list[ClickRecord]) -> list[str]:
             clicks = ClickJournal(spool, seal_after=3600)

@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tracker.clock import utcnow
+from tracker.db.driver import asyncpg_dsn
 from tracker.db.engine import DATABASE_ERRORS, create_sessionmaker, dialect_of, reader
 from tracker.db.session import after_commit
 from tracker.metrics import LINK_CHANGES_HEARD
@@ -170,7 +171,7 @@ class LinkChanges:
         # The driver itself, on PostgreSQL only: a server on SQLite keeps 3 MB less.
         import asyncpg
 
-        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = asyncpg_dsn(engine.url.render_as_string(hide_password=False))
         missed = False
         while True:
             try:
