@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 
 from tests import factories
 from tests.test_cli import tracker
@@ -41,6 +41,17 @@ SEASON = [  # edges of months and a turn of the year; a Berlin evening is the ne
     "2026-10-31T23:59:00+00:00",
     *MOMENTS,
 ]
+
+
+async def _stored_order(app: TrackerApp, table: str, period: str) -> list[tuple[str, int]]:
+    """A rollup table's (period, link) in the order it stores its rows (the heap's or rowid's)."""
+    postgres = dialect_of(app.runtime.engine) == "postgresql"
+    order = "ctid" if postgres else "rowid"
+    async with app.runtime.sessionmaker() as session:
+        found = await session.execute(
+            text(f"SELECT CAST({period} AS TEXT), link_id FROM {table} ORDER BY {order}")
+        )
+        return [(str(stored), int(link_id)) for stored, link_id in found]
 
 
 async def _clicks(
@@ -175,6 +186,11 @@ class TestRollup:
         )
         assert after == before and len(after) == 8
         await factories.assert_months_add_up(app)
+        # A day's rows side by side, as the writer stores them: a report's edge days are
+        # read from few pages, not one page each (PostgreSQL reads its table for them).
+        for table, period in (("click_days", "day"), ("click_months", "month")):
+            stored = await _stored_order(app, table, period)
+            assert stored == sorted(stored) and len(set(stored)) == len(stored), table
 
     @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
     async def test_whole_months_from_the_monthly_rollup_agree_with_the_raw_clicks(

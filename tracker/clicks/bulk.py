@@ -182,14 +182,20 @@ async def insert_visitors(
     return [(int(link), date.fromisoformat(day)) for link, day in found]
 
 
+def day_first(key: tuple[int, date]) -> tuple[date, int]:
+    """The order rollup rows are written in: by day, then link."""
+    return key[1], key[0]
+
+
 async def add_click_days(
     connection: Connection, counts: list[tuple[int, date, int, int, int]]
 ) -> None:
     """Add (link, day, clicks, bot clicks, new visitors) to the rollup, days and months,
     creating rows as needed.
 
-    The (link, day) pairs must be distinct, and sorted so that concurrent writers
-    take their row locks in the same order and never deadlock.
+    The (link, day) pairs must be distinct, and sorted by `day_first`: concurrent
+    writers (and `tracker rollup rebuild`) then take their row locks in the same
+    order and never deadlock, and a day's rows are stored together.
     """
     months: dict[tuple[int, date], list[int]] = {}
     for link_id, day, *numbers in counts:
@@ -197,7 +203,8 @@ async def add_click_days(
         for n, number in enumerate(numbers):
             month[n] += number
     await _add_counts(connection, "click_days", "day", counts)
-    await _add_counts(connection, "click_months", "month", [(*k, *v) for k, v in months.items()])
+    in_order = sorted(months.items(), key=lambda item: day_first(item[0]))
+    await _add_counts(connection, "click_months", "month", [(*k, *v) for k, v in in_order])
 
 
 async def _add_counts(

@@ -16,7 +16,13 @@ from tracker.models import Click, ClickDay, ClickMonth, VisitorDay
 
 
 async def rebuild(session: AsyncSession, zone: ZoneInfo) -> int:
-    """Recompute the rollup from the raw clicks, e.g. after TRACKER_REPORT_TIMEZONE changed."""
+    """Recompute the rollup from the raw clicks, e.g. after TRACKER_REPORT_TIMEZONE changed.
+
+    Written day by day, as the writer writes them: a day's rows then share a few
+    pages of PostgreSQL's table, which a report's edge days are read from. Written
+    link by link, a year's 7.3M rows put each of a day's 13,500 on a page of its own
+    (a year by campaign from the 2nd of a month: 247 -> 186 ms, year bench).
+    """
     for table in (ClickDay, ClickMonth, VisitorDay):
         await session.execute(delete(table))
     span = (
@@ -38,7 +44,7 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo) -> int:
             func.count(distinct(case((human, Click.visitor_hash)))),
         )
         .group_by(Click.link_id, day)
-        .order_by(Click.link_id, day)
+        .order_by(day, Click.link_id)
     )
     counts = [
         (link_id, date.fromisoformat(timebuckets.as_key(bucket, "day")), *map(int, counts))
