@@ -1,11 +1,15 @@
 """Redirect throughput: tracker (click logging on) against a bare ASGI 302, in one run.
 
     python bench/redirect.py [--duration 10] [--connections 64] [--links 1000]
-                             [--max-clicks N]
+                             [--max-clicks N] [--hold SECONDS]
 
 `--max-clicks` gives every link a limit of N human clicks, which the redirect
 then reserves in the database (redirect/allowance.py) and judges each visitor
 for: the cost of a limit, beside the default run of links without one.
+`--hold 0` sets TRACKER_CLICK_HOLD_SECONDS=0: the writer writes the clicks as
+they come, however busy the processors (clicks/headroom.py), as it must once
+a load lasts longer than the hold: the figure of a long load, beside the
+default run's burst.
 
 Needs `wrk` (apt-get install wrk) and, for the PostgreSQL half, the server of
 TRACKER_BENCH_POSTGRES_URL (default: this machine's). Prints req/s, p50 and
@@ -327,12 +331,14 @@ def create_links(base: str, key: str, count: int, max_clicks: int | None) -> lis
     return slugs
 
 
-def tracker_env(database_url: str, workdir: Path) -> dict[str, str]:
+def tracker_env(database_url: str, workdir: Path, hold: float | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env.update(
         TRACKER_DATABASE_URL=database_url,
         TRACKER_SPOOL_DIR=str(workdir / "spool"),
     )
+    if hold is not None:
+        env.update(TRACKER_CLICK_HOLD_SECONDS=str(hold))
     return env
 
 
@@ -367,7 +373,7 @@ def bench_tracker(
     slugs: list[str],
     script: Path,
 ) -> tuple[Run, int, int]:
-    env = tracker_env(database_url, workdir)
+    env = tracker_env(database_url, workdir, args.hold)
     key = api_key(env)
     port = free_port()
     command = [sys.executable, "-m", "tracker", "serve", "--port", str(port)]
@@ -400,6 +406,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--links", type=int, default=1000)
     parser.add_argument("--max-clicks", type=int, default=None)
+    parser.add_argument("--hold", type=float, default=None, help="TRACKER_CLICK_HOLD_SECONDS")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -413,7 +420,8 @@ def compare(args: argparse.Namespace, workdir: Path) -> None:
     script = wrk_script(workdir, slugs)
     print(
         f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.duration}s over {args.links} links, {len(USER_AGENTS)} user agents"
-        + (f"; every link limited to {args.max_clicks} human clicks" if args.max_clicks else ""),
+        + (f"; every link limited to {args.max_clicks} human clicks" if args.max_clicks else "")
+        + (f"; TRACKER_CLICK_HOLD_SECONDS={args.hold:g}" if args.hold is not None else ""),
         flush=True,
     )
 

@@ -60,6 +60,8 @@ class Server:
 def environment(database_url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "PROMETHEUS_"))}
     env.update(TRACKER_DATABASE_URL=database_url, TRACKER_SPOOL_DIR=str(tmp_path / "spool"))
+    # Clicks written as they come, however busy the suite keeps the machine (conftest.py).
+    env.update(TRACKER_CLICK_HOLD_SECONDS="0")
     env.update({f"TRACKER_{name.upper()}": value for name, value in settings.items()})
     return env
 

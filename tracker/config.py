@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         description="days raw clicks are kept (default: all); rollups, orders and reports "
         "over older periods stay",
     )
+    click_hold_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="while the processors are busy, seconds the writer may hold clicks in the "
+        "journal so that its database's work does not slow redirects (0: never)",
+    )
     click_writer_nice: Annotated[int, Field(ge=0, le=19)] | Literal["idle"] = Field(
         "idle",
         description="the writer process's CPU priority: idle (only processor time nobody else "

@@ -6,11 +6,14 @@ import ast
 import asyncio
 import marshal
 import os
+import re
 import secrets
 import struct
 import subprocess
 import sys
+import time
 import zlib
+from collections.abc import Awaitable
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,9 +23,11 @@ from starlette.types import Message
 
 from tests import factories, platforms, servers
 from tracker.clicks import journal
+from tracker.clicks.figures import Figures
+from tracker.clicks.headroom import Headroom, machine_ticks
 from tracker.clicks.journal import ClickJournal
 from tracker.clicks.record import ClickRecord
-from tracker.clicks.writer import SET_ASIDE, WriterSettings
+from tracker.clicks.writer import SET_ASIDE, ClickWriter, WriterSettings
 from tracker.clock import utcnow
 from tracker.config import Settings
 from tracker.db.driver import driver_errors, is_postgres
@@ -271,6 +276,105 @@ class TestOutage:
         assert await factories.count(app, Click) == 3
 
 
+class _Machine:
+    """Processor ticks as /proc/stat counts them, for a machine the test makes busy or idle."""
+
+    def __init__(self) -> None:
+        self.busy = True
+        self.idle = self.total = 0
+
+    def ticks(self) -> tuple[int, int]:
+        # Two cores for 50 ticks each since the last reading: 10 or 90 of the 100 idle.
+        self.idle += 10 if self.busy else 90
+        self.total += 100
+        return self.idle, self.total
+
+
+class TestHolding:
+    """While redirects keep the processors busy, the writer leaves their clicks in the
+    journal (headroom.py), for at most TRACKER_CLICK_HOLD_SECONDS."""
+
+    @pytest.mark.parametrize(
+        ("cores", "idle", "total", "busy"),
+        [(2, 40, 200, True), (2, 110, 200, False), (1, 40, 100, True), (1, 60, 100, False)],
+    )
+    def test_busy_is_less_than_a_core_idle_or_half_of_one_core(
+        self, tmp_path: Path, cores: int, idle: int, total: int, busy: bool
+    ) -> None:
+        stat = tmp_path / "stat"
+        stat.write_text("cpu  600 10 200 1000 100 5 5 0 0 0\ncpu0 300 5 100 500 50 2 3 0 0 0\n")
+        headroom = Headroom(lambda: machine_ticks(stat), cores=cores)
+        # Idle time grows in the idle and iowait columns; the total in the first eight.
+        stat.write_text(f"cpu  {600 + total - idle} 10 200 {1000 + idle} 100 5 5 0 0 0\n")
+        assert headroom.busy() is busy
+        assert headroom.busy() is False  # nothing counted since: nothing to go by
+
+    def test_a_machine_without_proc_stat_never_holds(self, tmp_path: Path) -> None:
+        assert machine_ticks(tmp_path / "missing") is None
+        (tmp_path / "odd").write_text("intr 12 0 0\n")
+        assert machine_ticks(tmp_path / "odd") is None
+        assert Headroom(lambda: machine_ticks(tmp_path / "missing")).busy() is False
+
+    async def test_young_clicks_wait_while_busy_old_ones_and_idle_times_are_written(
+        self,
+        app: TrackerApp,
+        api: httpx.AsyncClient,
+        client: httpx.AsyncClient,
+        settings: Settings,
+    ) -> None:
+        link_id = await _link_id(app, api)
+        await app.runtime.click_writer.stop()  # type: ignore[union-attr]
+        held = settings.model_copy(update={"click_hold_seconds": 60.0})
+        machine = _Machine()
+        figures = Figures(settings.spool_dir)
+        writer = WriterThread(
+            ClickWriter(WriterSettings.of(held), figures, headroom=Headroom(machine.ticks, 2))
+        )
+        writer.start()
+
+        async def written() -> int:
+            return await factories.count(app, Click)
+
+        async def journaled(clicks: list[ClickRecord]) -> None:
+            for click in clicks:
+                app.runtime.journal.append(click)
+            await app.runtime.journal.seal()
+
+        await journaled(_clicks(link_id, 3))
+        await factories.eventually(lambda: _true(figures.held_seconds >= 0.5))
+        assert await written() == 0 and journal.waiting(settings.spool_dir) == 3
+
+        # A minute on: the hold is over, busy or not.
+        (sealed,) = settings.spool_dir.glob(journal.SEALED_PATTERN)
+        a_minute_ago = time.time_ns() - 61 * 1_000_000_000
+        old_name = sealed.name.replace(f"-{journal.sealed_at(sealed)}-", f"-{a_minute_ago}-")
+        sealed.rename(sealed.with_name(old_name))
+        await factories.eventually(lambda: _equal(written(), 3))
+
+        machine.busy = False
+        await journaled(_clicks(link_id, 2))
+        await factories.eventually(lambda: _equal(written(), 5))
+
+        machine.busy = True
+        await journaled(_clicks(link_id, 4))
+        held_before = figures.held_seconds
+        await factories.eventually(lambda: _true(figures.held_seconds >= held_before + 0.5))
+        assert await written() == 5
+        await writer.stop()  # shutdown writes what was held
+        assert await written() == 9 and journal.waiting(settings.spool_dir) == 0
+        metrics = (await client.get("/metrics")).text
+        held = re.search(r"^tracker_click_writer_held_seconds_total (\S+)$", metrics, re.M)
+        assert held is not None and float(held[1]) == figures.held_seconds >= 1.0
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _equal(count: Awaitable[int], expected: int) -> bool:
+    return await count == expected
+
+
 class TestTheWritersProcess:
     @pytest.mark.parametrize(
         ("nice", "policy", "niceness"), [(None, os.SCHED_IDLE, 0), ("5", os.SCHED_OTHER, 5)]
@@ -300,6 +404,7 @@ class TestTheWritersProcess:
             report_timezone="Europe/Berlin",
             click_batch_size=123,
             click_flush_interval=0.5,
+            click_hold_seconds=12.5,
             click_retention_days=40,
             attribution_window_days=7,
             click_writer_nice=3,
@@ -308,6 +413,7 @@ class TestTheWritersProcess:
         handed = WriterSettings.of(read)
         assert WriterSettings.from_json(handed.to_json()) == handed
         assert (handed.spool_dir, handed.retention_days, handed.nice) == (read.spool_dir, 40, 3)
+        assert handed.hold_seconds == 12.5
         forever = WriterSettings.of(read.model_copy(update={"click_retention_days": None}))
         assert WriterSettings.from_json(forever.to_json()).retention_days is None
 

@@ -29,10 +29,15 @@ class Figures:
         self.batch_buckets = [0] * (len(BATCH_BUCKETS) + 1)
         self.batch_seconds = 0.0
         self.late_attributions = 0
+        self.held_seconds = 0.0
 
     def credited_late(self, orders: int) -> None:
         """Orders credited to their click when it was written after them."""
         self.late_attributions += orders
+
+    def held(self, seconds: float) -> None:
+        """Time the writer held clicks back while the processors were busy (headroom.py)."""
+        self.held_seconds += seconds
 
     def batch(self, seconds: float, written: int) -> None:
         self.clicks_written += written
@@ -47,6 +52,7 @@ class Figures:
             "batch_buckets": self.batch_buckets,
             "batch_seconds": self.batch_seconds,
             "late_attributions": self.late_attributions,
+            "held_seconds": self.held_seconds,
         }
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         temporary.write_text(json.dumps(figures))

@@ -99,6 +99,11 @@ def read_records(path: Path) -> list[ClickRecord]:
     return clicks
 
 
+def sealed_at(path: Path) -> int:
+    """When a sealed file was sealed (Unix nanoseconds), as its name records."""
+    return int(path.stem.split("-", 2)[1])
+
+
 def sealed_count(path: Path) -> int:
     """The number of clicks a sealed file's name records."""
     return int(path.stem.rsplit("-", 1)[1])

@@ -10,7 +10,8 @@ the WAL again (500 clicks a transaction: 86 µs of writer CPU a click; 5,000:
 between the insert and the delete replays the file: inserts skip click ids
 already present and the rollup counts only the clicks really inserted, so a
 replay adds nothing. While the database is away the files wait, and the writer
-retries with a growing pause.
+retries with a growing pause; while redirects keep the processors busy, they
+wait a while too (headroom.py).
 
 Where it runs (a process of its own under `tracker serve`, or a thread) is
 server/writer_host.py's business. Only one writer works on a journal
@@ -37,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from tracker.clicks import bulk, journal, retention, rollup
 from tracker.clicks.figures import Figures
+from tracker.clicks.headroom import Headroom
 from tracker.clicks.record import ClickRecord
 from tracker.db.driver import Database, DriverDatabase
 
@@ -67,6 +69,7 @@ class WriterSettings:
     report_timezone: str
     batch_size: int
     flush_interval: float
+    hold_seconds: float
     retention_days: int | None
     attribution_window_days: int  # for the orders waiting for a click the writer writes
     nice: int | str  # "idle", or a nice value
@@ -76,7 +79,7 @@ class WriterSettings:
     def of(cls, settings: Settings) -> WriterSettings:
         return cls(
             settings.database_url, settings.spool_dir, settings.report_timezone,
-            settings.click_batch_size, settings.click_flush_interval,
+            settings.click_batch_size, settings.click_flush_interval, settings.click_hold_seconds,
             settings.click_retention_days, settings.attribution_window_days,
             settings.click_writer_nice, settings.log_level,
         )  # fmt: skip
@@ -126,7 +129,11 @@ async def write_records(
 
 class ClickWriter:
     def __init__(
-        self, settings: WriterSettings, figures: Figures, on_written: Sequence[ClicksWritten] = ()
+        self,
+        settings: WriterSettings,
+        figures: Figures,
+        on_written: Sequence[ClicksWritten] = (),
+        headroom: Headroom | None = None,
     ) -> None:
         self._settings = settings
         self._zone = ZoneInfo(settings.report_timezone)
@@ -134,6 +141,8 @@ class ClickWriter:
         self._directory = settings.spool_dir
         self._batch_size = settings.batch_size
         self._interval = settings.flush_interval
+        self._hold_ns = int(settings.hold_seconds * 1e9)
+        self._headroom = headroom or Headroom()
         self._figures = figures  # its hooks may count into it too (writer_host.click_writer)
         self._database: DriverDatabase | None = None
         self._passing: asyncio.Lock | None = None
@@ -189,7 +198,11 @@ class ClickWriter:
         pause = self._interval
         while not stopping.is_set() and not orphaned():
             try:
-                await self.write_waiting()
+                if self._holding():
+                    self._figures.held(self._interval)
+                else:
+                    await self.write_waiting()
+                    self._headroom.restart()
                 pause = self._interval
             except self._database.errors as exc:
                 pause = min(max(pause * 2, 0.1), _MAX_BACKOFF)
@@ -200,6 +213,14 @@ class ClickWriter:
                 # In slices of a second at most: a dead parent is noticed however long the pause.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), min(1.0, deadline - time.monotonic()))
+
+    def _holding(self) -> bool:
+        """Whether to leave the journal for now: the processors are busy, and no sealed file
+        is older than the hold (headroom.py). Shutdown writes everything regardless."""
+        if not self._hold_ns or not self._headroom.busy():
+            return False
+        sealed = [journal.sealed_at(path) for path in self._directory.glob(journal.SEALED_PATTERN)]
+        return bool(sealed) and time.time_ns() - min(sealed) < self._hold_ns
 
     @property
     def waiting(self) -> int:

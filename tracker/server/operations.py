@@ -62,6 +62,11 @@ class _WriterFigures(Collector):
             "Orders credited to their click by the click writer, the click written after them",
             value=figures.get("late_attributions", 0),
         )
+        yield CounterMetricFamily(
+            "tracker_click_writer_held_seconds",
+            "Time the click writer held clicks back while the processors were busy",
+            value=figures.get("held_seconds", 0.0),
+        )
         yield GaugeMetricFamily(
             "tracker_clicks_queued",
             "Clicks answered but not yet in the database (in the journal)",
