@@ -11,7 +11,6 @@ import secrets
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from collections.abc import Awaitable
 from datetime import timedelta
@@ -315,7 +314,7 @@ class TestHolding:
         assert machine_ticks(tmp_path / "odd") is None
         assert Headroom(lambda: machine_ticks(tmp_path / "missing")).busy() is False
 
-    async def test_young_clicks_wait_while_busy_old_ones_and_idle_times_are_written(
+    async def test_clicks_wait_while_busy_redirects_come_for_at_most_the_hold(
         self,
         app: TrackerApp,
         api: httpx.AsyncClient,
@@ -325,46 +324,62 @@ class TestHolding:
         link_id = await _link_id(app, api)
         await app.runtime.click_writer.stop()  # type: ignore[union-attr]
         held = settings.model_copy(update={"click_hold_seconds": 60.0})
-        machine = _Machine()
+        machine, now = _Machine(), [0]
         figures = Figures(settings.spool_dir)
         writer = WriterThread(
-            ClickWriter(WriterSettings.of(held), figures, headroom=Headroom(machine.ticks, 2))
+            ClickWriter(
+                WriterSettings.of(held),
+                figures,
+                headroom=Headroom(machine.ticks, cores=2),
+                now_ns=lambda: now[0],
+            )
         )
         writer.start()
+        second = 1_000_000_000
 
         async def written() -> int:
             return await factories.count(app, Click)
 
-        async def journaled(clicks: list[ClickRecord]) -> None:
-            for click in clicks:
+        async def journaled(count: int) -> Path:
+            """``count`` clicks in a sealed file, and the clock at its sealing."""
+            for click in _clicks(link_id, count):
                 app.runtime.journal.append(click)
             await app.runtime.journal.seal()
+            path = max(settings.spool_dir.glob(journal.SEALED_PATTERN), key=journal.sealed_at)
+            now[0] = journal.sealed_at(path)
+            return path
 
-        await journaled(_clicks(link_id, 3))
-        await factories.eventually(lambda: _true(figures.held_seconds >= 0.5))
+        async def held_a_while() -> None:
+            before = figures.held_seconds
+            await factories.eventually(lambda: _true(figures.held_seconds >= before + 0.5))
+
+        await journaled(3)
+        await held_a_while()
         assert await written() == 0 and journal.waiting(settings.spool_dir) == 3
-
-        # A minute on: the hold is over, busy or not.
-        (sealed,) = settings.spool_dir.glob(journal.SEALED_PATTERN)
-        a_minute_ago = time.time_ns() - 61 * 1_000_000_000
-        old_name = sealed.name.replace(f"-{journal.sealed_at(sealed)}-", f"-{a_minute_ago}-")
-        sealed.rename(sealed.with_name(old_name))
+        now[0] += 2 * second  # no file sealed for two seconds: the redirects stopped
         await factories.eventually(lambda: _equal(written(), 3))
 
-        machine.busy = False
-        await journaled(_clicks(link_id, 2))
-        await factories.eventually(lambda: _equal(written(), 5))
+        first = await journaled(2)
+        await journaled(1)
+        await held_a_while()
+        # Still coming, but the first has waited a minute: the hold is over, busy or not.
+        old = first.name.replace(f"-{journal.sealed_at(first)}-", f"-{now[0] - 61 * second}-")
+        first.rename(first.with_name(old))
+        await factories.eventually(lambda: _equal(written(), 6))
+
+        machine.busy = False  # an idle machine: written as they come
+        await journaled(2)
+        await factories.eventually(lambda: _equal(written(), 8))
 
         machine.busy = True
-        await journaled(_clicks(link_id, 4))
-        held_before = figures.held_seconds
-        await factories.eventually(lambda: _true(figures.held_seconds >= held_before + 0.5))
-        assert await written() == 5
+        await journaled(4)
+        await held_a_while()
+        assert await written() == 8
         await writer.stop()  # shutdown writes what was held
-        assert await written() == 9 and journal.waiting(settings.spool_dir) == 0
+        assert await written() == 12 and journal.waiting(settings.spool_dir) == 0
         metrics = (await client.get("/metrics")).text
-        held = re.search(r"^tracker_click_writer_held_seconds_total (\S+)$", metrics, re.M)
-        assert held is not None and float(held[1]) == figures.held_seconds >= 1.0
+        seconds = re.search(r"^tracker_click_writer_held_seconds_total (\S+)$", metrics, re.M)
+        assert seconds is not None and float(seconds[1]) == figures.held_seconds >= 1.5
 
 
 async def _true(value: bool) -> bool:

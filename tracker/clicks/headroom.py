@@ -5,10 +5,11 @@ to a waking redirect at once. The database's share of each click (PostgreSQL
 writes a click in about as much processor time as the writer takes to send
 it) runs at the database's own priority, which no client can lower: while the
 redirects keep the processors busy, every batch sent takes time from them. So
-the writer holds clicks back while less than one core's worth of processor
-time went idle (half the machine's, on one core), for at most
-`TRACKER_CLICK_HOLD_SECONDS`: the journal keeps them on disk, and the redirects
-of a burst answer as fast as on an idle database (README, Performance).
+while clicks keep coming (writer.py) and less than one core's worth of
+processor time went idle (half the machine's, on one core), the writer holds
+them back, for at most `TRACKER_CLICK_HOLD_SECONDS`: the journal keeps them on
+disk, and the redirects of a burst answer as fast as on an idle database
+(README, Performance).
 
 Read from /proc/stat, the whole machine's counters: where it cannot be read
 (not Linux), nothing is ever held.

@@ -134,6 +134,7 @@ class ClickWriter:
         figures: Figures,
         on_written: Sequence[ClicksWritten] = (),
         headroom: Headroom | None = None,
+        now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._settings = settings
         self._zone = ZoneInfo(settings.report_timezone)
@@ -142,7 +143,11 @@ class ClickWriter:
         self._batch_size = settings.batch_size
         self._interval = settings.flush_interval
         self._hold_ns = int(settings.hold_seconds * 1e9)
+        # Redirects are still coming while the newest sealed file is this young: the serving
+        # processes seal every flush interval while clicks arrive.
+        self._arriving_ns = int((settings.flush_interval + 1.0) * 1e9)
         self._headroom = headroom or Headroom()
+        self._now_ns = now_ns
         self._figures = figures  # its hooks may count into it too (writer_host.click_writer)
         self._database: DriverDatabase | None = None
         self._passing: asyncio.Lock | None = None
@@ -215,12 +220,17 @@ class ClickWriter:
                     await asyncio.wait_for(stopping.wait(), min(1.0, deadline - time.monotonic()))
 
     def _holding(self) -> bool:
-        """Whether to leave the journal for now: the processors are busy, and no sealed file
-        is older than the hold (headroom.py). Shutdown writes everything regardless."""
+        """Whether to leave the journal for now (headroom.py): the processors are busy while
+        redirects keep coming, and no sealed file is older than the hold. What keeps them
+        busy without redirects (another writer's backlog, say) holds nothing; shutdown
+        writes everything regardless."""
         if not self._hold_ns or not self._headroom.busy():
             return False
         sealed = [journal.sealed_at(path) for path in self._directory.glob(journal.SEALED_PATTERN)]
-        return bool(sealed) and time.time_ns() - min(sealed) < self._hold_ns
+        now = self._now_ns()
+        return bool(sealed) and (
+            now - max(sealed) < self._arriving_ns and now - min(sealed) < self._hold_ns
+        )
 
     @property
     def waiting(self) -> int:
