@@ -85,8 +85,8 @@ class Settings(BaseSettings):
         60.0,
         ge=0,
         le=3600,
-        description="while the processors are busy, seconds the writer may hold clicks in the "
-        "journal so that its database's work does not slow redirects (0: never)",
+        description="while redirects keep the processors busy, seconds the writer may hold "
+        "their clicks in the journal so that writing them does not slow redirects (0: never)",
     )
     click_writer_nice: Annotated[int, Field(ge=0, le=19)] | Literal["idle"] = Field(
         "idle",

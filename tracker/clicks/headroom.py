@@ -4,7 +4,10 @@ The writer's own process runs at SCHED_IDLE, so the kernel hands its processor
 to a waking redirect at once. The database's share of each click (PostgreSQL
 writes a click in about as much processor time as the writer takes to send
 it) runs at the database's own priority, which no client can lower: while the
-redirects keep the processors busy, every batch sent takes time from them. So
+redirects keep the processors busy, every batch sent takes time from them.
+SQLite's writing, on the writer's own threads, slows a burst too (held, the
+bench's SQLite run went from 0.57 to 0.65 of the ceiling; what in the writing
+costs the redirects there is not pinned down). So
 while clicks keep coming (writer.py) and less than one core's worth of
 processor time went idle (half the machine's, on one core), the writer holds
 them back, for at most `TRACKER_CLICK_HOLD_SECONDS`: the journal keeps them on
