@@ -8,9 +8,8 @@ A small report (`/api/stats?group_by=utm_source`) and a page of links
 (`/api/links`) are asked one after the other, a tenth of a second apart: first
 idle (the baseline of the same run), then while wrk sends redirects on each
 number of connections. At the defaults the click writer holds the load's
-clicks in the journal while it keeps the processors busy (up to a minute:
-TRACKER_CLICK_HOLD_SECONDS), so the reads meet the redirects, not the
-writing of their clicks. Prints the
+clicks in the journal while it keeps the processors busy (up to a minute),
+so the reads meet the redirects, not the writing of their clicks. Prints the
 median, p90 and largest time of each, and the median's and p90's ratio to
 idle. Needs `wrk`, as bench/redirect.py does.
 """

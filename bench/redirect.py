@@ -1,15 +1,16 @@
 """Redirect throughput: tracker (click logging on) against a bare ASGI 302, in one run.
 
     python bench/redirect.py [--duration 10] [--connections 64] [--links 1000]
-                             [--max-clicks N] [--hold SECONDS]
+                             [--max-clicks N]
 
 `--max-clicks` gives every link a limit of N human clicks, which the redirect
 then reserves in the database (redirect/allowance.py) and judges each visitor
 for: the cost of a limit, beside the default run of links without one.
-`--hold 0` sets TRACKER_CLICK_HOLD_SECONDS=0: the writer writes the clicks as
-they come, however busy the processors (clicks/headroom.py), as it must once
-a load lasts longer than the hold: the figure of a long load, beside the
-default run's burst.
+
+Each engine runs at the defaults, where the writer holds a burst's clicks in
+the journal while the processors are busy (clicks/headroom.py), and then,
+labelled "written as they come", with TRACKER_CLICK_HOLD_SECONDS=0: what it
+does once a load lasts longer than the hold, beside the default run's burst.
 
 Needs `wrk` (apt-get install wrk) and, for the PostgreSQL half, the server of
 TRACKER_BENCH_POSTGRES_URL (default: this machine's). Prints req/s, p50 and
@@ -291,7 +292,7 @@ def measure(
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=600)
     print(
-        f"{name:<22} {load.rps:>10.0f} req/s  p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  non-3xx/errors {load.bad}  peak RSS {rss:6.1f} MB (+ writer {rss_writer:.1f} MB)"
+        f"{name:<42} {load.rps:>10.0f} req/s  p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  non-3xx/errors {load.bad}  peak RSS {rss:6.1f} MB (+ writer {rss_writer:.1f} MB)"
         f"  CPU per request {cpu_serve * 1e6 / load.requests:.1f} µs (+ writer {cpu_writer * 1e6 / load.requests:.1f} µs"
         f", + PostgreSQL {cpu_postgres * 1e6 / load.requests:.1f} µs)",
         flush=True,
@@ -331,14 +332,14 @@ def create_links(base: str, key: str, count: int, max_clicks: int | None) -> lis
     return slugs
 
 
-def tracker_env(database_url: str, workdir: Path, hold: float | None = None) -> dict[str, str]:
+def tracker_env(database_url: str, workdir: Path, **settings: str) -> dict[str, str]:
+    """The defaults, but for the database, the journal and the ``settings`` of a labelled run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env.update(
         TRACKER_DATABASE_URL=database_url,
         TRACKER_SPOOL_DIR=str(workdir / "spool"),
     )
-    if hold is not None:
-        env.update(TRACKER_CLICK_HOLD_SECONDS=str(hold))
+    env.update({f"TRACKER_{name.upper()}": value for name, value in settings.items()})
     return env
 
 
@@ -372,8 +373,9 @@ def bench_tracker(
     workdir: Path,
     slugs: list[str],
     script: Path,
+    settings: dict[str, str],
 ) -> tuple[Run, int, int]:
-    env = tracker_env(database_url, workdir, args.hold)
+    env = tracker_env(database_url, workdir, **settings)
     key = api_key(env)
     port = free_port()
     command = [sys.executable, "-m", "tracker", "serve", "--port", str(port)]
@@ -406,7 +408,6 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--links", type=int, default=1000)
     parser.add_argument("--max-clicks", type=int, default=None)
-    parser.add_argument("--hold", type=float, default=None, help="TRACKER_CLICK_HOLD_SECONDS")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -414,14 +415,22 @@ def main() -> None:
         compare(args, Path(workdir))
 
 
+# Each engine at the defaults, then with the setting of a labelled figure (module docstring).
+RUNS = [
+    ("SQLite", {}),
+    ("PostgreSQL", {}),
+    ("SQLite, written as they come", {"click_hold_seconds": "0"}),
+    ("PostgreSQL, written as they come", {"click_hold_seconds": "0"}),
+]
+
+
 def compare(args: argparse.Namespace, workdir: Path) -> None:
-    """Ceiling, SQLite, ceiling, PostgreSQL, ceiling; then the table."""
+    """The ceiling, then each of RUNS followed by the ceiling again; then the table."""
     slugs = [f"b{n:05d}" for n in range(args.links)]
     script = wrk_script(workdir, slugs)
     print(
         f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.duration}s over {args.links} links, {len(USER_AGENTS)} user agents"
-        + (f"; every link limited to {args.max_clicks} human clicks" if args.max_clicks else "")
-        + (f"; TRACKER_CLICK_HOLD_SECONDS={args.hold:g}" if args.hold is not None else ""),
+        + (f"; every link limited to {args.max_clicks} human clicks" if args.max_clicks else ""),
         flush=True,
     )
 
@@ -442,27 +451,27 @@ def compare(args: argparse.Namespace, workdir: Path) -> None:
     ceilings = [measure("bare ASGI 302", bare, dict(os.environ), port, args, script)]
 
     results = {}
-    sqlite_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    results["SQLite"] = bench_tracker("tracker on SQLite", sqlite_url, args, workdir, slugs, script)
-    ceilings.append(measure("bare ASGI 302", bare, dict(os.environ), port, args, script))
-    name = f"tracker_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
-        pg_url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        results["PostgreSQL"] = bench_tracker(
-            "tracker on PostgreSQL",
-            pg_url.replace("postgresql://", "postgresql+asyncpg://"),
-            args,
-            workdir,
-            slugs,
-            script,
-        )
-    finally:
-        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    ceilings.append(measure("bare ASGI 302", bare, dict(os.environ), port, args, script))
+    for label, settings in RUNS:
+        name = f"tracker_bench_{uuid.uuid4().hex[:8]}"  # a fresh database for each run
+        if label.startswith("SQLite"):
+            results[label] = bench_tracker(
+                f"tracker, {label}", f"sqlite+aiosqlite:///{workdir / name}.db", args, workdir,
+                slugs, script, settings,
+            )  # fmt: skip
+        else:
+            try:
+                asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
+                pg_url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+                results[label] = bench_tracker(
+                    f"tracker, {label}", pg_url.replace("postgresql://", "postgresql+asyncpg://"),
+                    args, workdir, slugs, script, settings,
+                )  # fmt: skip
+            finally:
+                asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        ceilings.append(measure("bare ASGI 302", bare, dict(os.environ), port, args, script))
 
     print()
+    print("written as they come: TRACKER_CLICK_HOLD_SECONDS=0, as once a load outlasts the hold")
     print(
         f"{'':<12} {'req/s':>9} {'ratio':>6} {'p99 ms':>8} {'p99/ceiling':>11} {'RSS MB':>7} {'+writer':>8} {'answered':>9} {'clicks':>9}"
     )
@@ -476,6 +485,9 @@ def compare(args: argparse.Namespace, workdir: Path) -> None:
             f"  (mean of {before.load.rps:.0f} before and {after.load.rps:.0f} after)"
         )
         load = run.load
+        if len(database) > 12:  # a labelled run: its name on a line of its own
+            print(database)
+            database = ""
         print(
             f"{database:<12} {load.rps:>9.0f} {load.rps / rps:>6.2f} {load.p99_ms:>8.2f} "
             f"{load.p99_ms / p99:>11.2f} {run.rss_serve:>7.1f} {run.rss_writer:>8.1f} {answered:>9} {written:>9}"
