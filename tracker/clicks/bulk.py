@@ -182,9 +182,9 @@ async def insert_visitors(
     return [(int(link), date.fromisoformat(day)) for link, day in found]
 
 
-def day_first(key: tuple[int, date]) -> tuple[date, int]:
-    """The order rollup rows are written in: by day, then link."""
-    return key[1], key[0]
+def _day_first(row: tuple[Any, ...]) -> tuple[Any, Any]:
+    """The order rollup rows are written in: by day (or month), then link."""
+    return row[1], row[0]
 
 
 async def add_click_days(
@@ -193,18 +193,20 @@ async def add_click_days(
     """Add (link, day, clicks, bot clicks, new visitors) to the rollup, days and months,
     creating rows as needed.
 
-    The (link, day) pairs must be distinct, and sorted by `day_first`: concurrent
-    writers (and `tracker rollup rebuild`) then take their row locks in the same
-    order and never deadlock, and a day's rows are stored together.
+    The (link, day) pairs must be distinct. Written day by day, then link:
+    concurrent writers (and `tracker rollup rebuild`, `tracker bots reclassify`)
+    then take their row locks in the same order and never deadlock, and a day's
+    rows are stored together.
     """
+    counts = sorted(counts, key=_day_first)  # linear if they come in order (the rebuild's)
     months: dict[tuple[int, date], list[int]] = {}
     for link_id, day, *numbers in counts:
         month = months.setdefault((link_id, day.replace(day=1)), [0, 0, 0])
         for n, number in enumerate(numbers):
             month[n] += number
     await _add_counts(connection, "click_days", "day", counts)
-    in_order = sorted(months.items(), key=lambda item: day_first(item[0]))
-    await _add_counts(connection, "click_months", "month", [(*k, *v) for k, v in in_order])
+    by_month = sorted(((*key, *numbers) for key, numbers in months.items()), key=_day_first)
+    await _add_counts(connection, "click_months", "month", by_month)
 
 
 async def _add_counts(

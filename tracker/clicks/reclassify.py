@@ -94,7 +94,7 @@ async def _apply(
     if not changes:
         return
     await session.execute(update(Click), changes)  # by primary key, one statement
-    keys = sorted(humans, key=bulk.day_first)
+    keys = list(humans)
     # Locks the rollup rows (in the writer's order) before their visitors are counted again.
     await bulk.add_click_days(
         await raw(await session.connection()),

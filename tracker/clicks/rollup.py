@@ -39,9 +39,9 @@ async def add(
     if not humans and not bots:
         return
     new_visitors = Counter(await bulk.insert_visitors(connection, sorted(visitors)))
-    keys = sorted({*humans, *bots}, key=bulk.day_first)
     await bulk.add_click_days(
-        connection, [(*key, humans[key], bots[key], new_visitors[key]) for key in keys]
+        connection,
+        [(*key, humans[key], bots[key], new_visitors[key]) for key in {*humans, *bots}],
     )
 
 
