@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +16,8 @@ from tracker import auth
 from tracker.clicks.record import ClickRecord, Query
 from tracker.clock import unix_micros
 from tracker.db.types import Base
-from tracker.models import Click, ClickDay, ClickMonth
+from tracker.links import utm_rollup
+from tracker.models import Click, ClickDay, ClickMonth, Link, UtmDay, UtmMonth
 from tracker.server.dispatch import TrackerApp
 
 T = TypeVar("T")
@@ -130,15 +131,34 @@ async def count(app: TrackerApp, model: type[Base]) -> int:
         return (await session.scalar(select(func.count()).select_from(model))) or 0
 
 
-async def assert_months_add_up(app: TrackerApp) -> None:
-    """`click_months` holds exactly `click_days` summed by month, and something to compare."""
-    by_month: dict[tuple[int, date], list[int]] = {}
+async def assert_rollups_add_up(app: TrackerApp) -> None:
+    """`click_months` holds exactly `click_days` summed by month, `utm_days` and `utm_months`
+    the same summed by the links' source, medium and campaign as they are now; and there is
+    something to compare."""
+    links = {link.id: link for link in await rows(app, Link)}
+    by_month: dict[tuple[Any, ...], list[int]] = {}
+    by_utm: dict[tuple[Any, ...], list[int]] = {}
+    by_utm_month: dict[tuple[Any, ...], list[int]] = {}
     for day in await rows_by(app, ClickDay):
-        month = by_month.setdefault((day.link_id, day.day.replace(day=1)), [0, 0, 0])
-        for n, count in enumerate((day.clicks, day.bot_clicks, day.unique_visitors)):
-            month[n] += count
-    stored = {
-        (row.link_id, row.month): [row.clicks, row.bot_clicks, row.unique_visitors]
-        for row in await rows_by(app, ClickMonth)
+        link = links[day.link_id]
+        triple = tuple(getattr(link, field) or "" for field in utm_rollup.FIELDS)
+        for sums, key in (
+            (by_month, (day.link_id, day.day.replace(day=1))),
+            (by_utm, (day.day, *triple)),
+            (by_utm_month, (day.day.replace(day=1), *triple)),
+        ):
+            summed = sums.setdefault(key, [0, 0, 0])
+            for n, count in enumerate((day.clicks, day.bot_clicks, day.unique_visitors)):
+                summed[n] += count
+    assert _stored(await rows_by(app, ClickMonth), "link_id", "month") == by_month and by_month
+    for model, period, expected in ((UtmDay, "day", by_utm), (UtmMonth, "month", by_utm_month)):
+        stored = _stored(await rows_by(app, model), period, *utm_rollup.FIELDS)
+        # A triple that lost its links keeps rows of zeros.
+        assert {key: counts for key, counts in stored.items() if any(counts)} == expected
+
+
+def _stored(rows: list[Any], *keys: str) -> dict[tuple[Any, ...], list[int]]:
+    return {
+        tuple(getattr(row, key) for key in keys): [row.clicks, row.bot_clicks, row.unique_visitors]
+        for row in rows
     }
-    assert stored == by_month and stored

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -357,6 +358,43 @@ class ClickMonth(_RolledUp, Base):
 
     link_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class _ByUtm(_RolledUp):
+    """A rollup row of the links that share a source, medium and campaign ('' for none)."""
+
+    utm_source: Mapped[str] = mapped_column(String(200))
+    utm_medium: Mapped[str] = mapped_column(String(200))
+    utm_campaign: Mapped[str] = mapped_column(String(200))
+
+
+class UtmDay(_ByUtm, Base):
+    """`click_days` summed over the links of each (source, medium, campaign): links/utm_rollup.py.
+
+    A report by campaign, source or medium, or by time, with no finer filter,
+    reads a row per triple instead of a row per link. Keyed by the day first: a
+    report reads a range of days. SQLite keeps the rows in that order (no rowid).
+    """
+
+    __tablename__ = "utm_days"
+    __table_args__ = (
+        PrimaryKeyConstraint("day", "utm_source", "utm_medium", "utm_campaign"),
+        {"sqlite_with_rowid": False},
+    )
+
+    day: Mapped[date] = mapped_column(Date)
+
+
+class UtmMonth(_ByUtm, Base):
+    """`utm_days` summed by month (`month` is its first day), as `click_months` is."""
+
+    __tablename__ = "utm_months"
+    __table_args__ = (
+        PrimaryKeyConstraint("month", "utm_source", "utm_medium", "utm_campaign"),
+        {"sqlite_with_rowid": False},
+    )
+
+    month: Mapped[date] = mapped_column(Date)
 
 
 class VisitorDay(Base):

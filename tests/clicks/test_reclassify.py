@@ -95,7 +95,7 @@ async def test_reclassify_judges_history_again_and_the_rollup_follows(
         seen = set((await session.scalars(select(VisitorDay.visitor_hash).where(recent))).all())
     assert {h.lstrip("0") for h in seen} == {"d", "e", "f"}
 
-    await factories.assert_months_add_up(app)
+    await factories.assert_rollups_add_up(app)
     again = await reclassify.reclassify(app.runtime.sessionmaker, UTC_ZONE, TODAY)
     assert (again.judged, again.now_bots, again.now_people) == (8, 0, 0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -12,11 +13,12 @@ from sqlalchemy import delete, text
 
 from tests import factories
 from tests.test_cli import tracker
-from tracker.clicks import rollup
+from tracker.clicks import bulk, rollup
 from tracker.config import Settings
+from tracker.db.driver import DriverDatabase
 from tracker.db.engine import dialect_of
 from tracker.main import create_app
-from tracker.models import ClickDay, Link
+from tracker.models import ClickDay, Link, UtmDay
 from tracker.reports import queries, service
 from tracker.reports.queries import Scope
 from tracker.server.dispatch import TrackerApp
@@ -123,7 +125,7 @@ class TestRollup:
             (date(2026, 11, 21), 1, 0, 1),
             (date(2026, 11, 22), 1, 0, 1),
         ]
-        await factories.assert_months_add_up(app)
+        await factories.assert_rollups_add_up(app)
 
     async def test_whole_days_from_the_rollup_and_edges_from_raw_clicks_agree(
         self, app: TrackerApp, api: httpx.AsyncClient
@@ -185,7 +187,7 @@ class TestRollup:
             for r in await factories.rows_by(app, ClickDay)
         )
         assert after == before and len(after) == 8
-        await factories.assert_months_add_up(app)
+        await factories.assert_rollups_add_up(app)
         # A day's rows side by side, as the writer stores them: a report's edge days are
         # read from few pages, not one page each (PostgreSQL reads its table for them).
         for table, period in (("click_days", "day"), ("click_months", "month")):
@@ -210,7 +212,7 @@ class TestRollup:
         ]
         async with app.lifespan(), factories.api_client(app) as api:
             await _clicks(app, api, moments=SEASON, salted_in=local)
-            await factories.assert_months_add_up(app)
+            await factories.assert_rollups_add_up(app)
             for since, until in ranges:
                 start, end = datetime(*since, tzinfo=local), datetime(*until, tzinfo=local)
                 for group_by in (None, "link", "utm_source", "tag", "day", "week", "month"):
@@ -249,20 +251,112 @@ class TestRollup:
     async def test_a_report_of_whole_months_reads_the_monthly_rollup(
         self, app: TrackerApp, api: httpx.AsyncClient
     ) -> None:
-        """With October's days gone from `click_days`, October still counts: from its month."""
+        """With October's days gone from `click_days` and `utm_days`, October still counts:
+        from its month, per link and per campaign."""
         await _clicks(app, api, moments=SEASON)
         october = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
-        before, _raw = await _both(app, _scope(app, *october, "UTC", "link"))
+        by: tuple[queries.Dimension | None, ...] = ("link", "utm_campaign", None)
+        before = [(await _both(app, _scope(app, *october, "UTC", key)))[0] for key in by]
         async with app.runtime.sessionmaker() as session, session.begin():
-            await session.execute(
-                delete(ClickDay).where(
-                    ClickDay.day >= date(2026, 10, 1), ClickDay.day < date(2026, 11, 1)
+            for table in (ClickDay, UtmDay):
+                await session.execute(
+                    delete(table).where(
+                        table.day >= date(2026, 10, 1), table.day < date(2026, 11, 1)
+                    )
                 )
-            )
-        after, raw = await _both(app, _scope(app, *october, "UTC", "link"))
-        assert after == before == raw and after
+        for key, was in zip(by, before, strict=True):
+            after, raw = await _both(app, _scope(app, *october, "UTC", key))
+            assert after == was == raw and after, key
         by_day, _raw = await _both(app, _scope(app, *october, "UTC", "day"))
         assert by_day == {}  # days are read from days
+
+
+class TestUtmRollup:
+    """Reports by source, medium or campaign read a row per triple (links/utm_rollup.py), and
+    say what the raw clicks say after a link's triple changed."""
+
+    YEAR = (datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+
+    async def test_a_links_counts_follow_its_source_medium_and_campaign(
+        self, app: TrackerApp, api: httpx.AsyncClient
+    ) -> None:
+        spring = {"utm_source": "ig", "utm_medium": "social", "utm_campaign": "spring"}
+        await factories.create_link(api, slug="c", **spring)
+        await _clicks(app, api, moments=SEASON)
+        await factories.assert_rollups_add_up(app)
+        c_alone = replace(_scope(app, *self.YEAR, "UTC", None), link="c")
+        (c_clicks,) = (await _both(app, c_alone))[0].values()
+        changes = [
+            ("c", {"utm_source": "fb", "utm_campaign": "summer"}),
+            ("a", {"utm_medium": "paid", "title": "not a UTM field"}),
+            ("b", {"utm_source": None}),  # none: filed under ''
+            ("c", {"utm_campaign": "summer"}),  # the same: nothing moves
+            ("b", {"title": "nothing to move"}),
+        ]
+        for slug, body in changes:
+            response = await api.patch(f"/api/links/{slug}", json=body)
+            assert response.status_code == 200, response.text
+            await factories.assert_rollups_add_up(app)
+            await self._agree_with_the_raw_clicks(app)
+        by_campaign = (await _both(app, _scope(app, *self.YEAR, "UTC", "utm_campaign")))[0]
+        assert by_campaign["summer"] == c_clicks and "spring" not in by_campaign
+        assert set(by_campaign) == {"summer", None}
+        by_source = (await _both(app, _scope(app, *self.YEAR, "UTC", "utm_source")))[0]
+        assert set(by_source) == {"ig", "fb", None}
+
+    async def test_a_change_waits_for_the_batch_being_written(
+        self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        """A batch that read the link's old triple is written before its counts move; a batch
+        that comes later reads the new one. Without that, the batch's clicks would stay
+        filed under the old triple."""
+        await factories.create_link(api, slug="c", utm_campaign="spring")
+        (link,) = await factories.rows(app, Link)
+        day = date(2026, 11, 20)
+        writer = DriverDatabase(settings.database_url)
+        try:
+            async with writer.begin() as connection:
+                await bulk.add_click_days(connection, [(link.id, day, 5, 1, 3)])
+                change = asyncio.create_task(
+                    api.patch("/api/links/c", json={"utm_campaign": "summer"})
+                )
+                if connection.postgres:
+                    await factories.eventually(lambda: _waiting_for_the_lock(app))
+                else:  # the change waits for SQLite's one writer; give it time to be waiting
+                    await asyncio.sleep(0.2)
+                assert not change.done()
+            assert (await change).status_code == 200
+            async with writer.begin() as connection:
+                await bulk.add_click_days(connection, [(link.id, day, 1, 0, 0)])
+        finally:
+            await writer.close()
+        await factories.assert_rollups_add_up(app)
+        (row,) = [row for row in await factories.rows_by(app, UtmDay) if any(_counts(row))]
+        assert (row.utm_campaign, _counts(row)) == ("summer", (6, 1, 3))
+
+    async def _agree_with_the_raw_clicks(self, app: TrackerApp) -> None:
+        dimensions: tuple[queries.Dimension | None, ...] = (
+            None, "utm_source", "utm_medium", "utm_campaign", "month", "day",
+        )  # fmt: skip
+        for group_by in dimensions:
+            for source, campaign in ((None, None), (None, "summer"), ("fb", None)):
+                scope = replace(
+                    _scope(app, *self.YEAR, "UTC", group_by),
+                    utm_source=source,
+                    utm_campaign=campaign,
+                )
+                rolled, raw = await _both(app, scope)
+                assert rolled == raw, (group_by, source, campaign)
+
+
+def _counts(row: UtmDay) -> tuple[int, int, int]:
+    return row.clicks, row.bot_clicks, row.unique_visitors
+
+
+async def _waiting_for_the_lock(app: TrackerApp) -> bool:
+    async with app.runtime.sessionmaker() as session:
+        waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return bool((await session.execute(waiting)).scalar())
 
 
 class TestLocalDay:

@@ -1,17 +1,15 @@
-"""The writer's hot statements in each driver's fastest form.
+"""The writer's hot statements, in each driver's fastest form (db/batch.py).
 
-SQLAlchemy's per-row parameter handling cost more than the insert itself (about
-60 µs a click), so the click batch and its visitor dedupe go straight to the
-driver: PostgreSQL gets one INSERT … SELECT FROM unnest(arrays), SQLite one
-multi-row VALUES per chunk. Both skip ids already stored and return the ones
-they inserted, so the rollup counts each click exactly once; the rollup's own
-upsert goes the same way (a batch spread over many links touches as many rows).
+The click batch and its visitor dedupe skip ids already stored and return the
+ones they inserted, so the rollup counts each click exactly once; the rollup's
+own upsert goes the same way (a batch spread over many links touches as many
+rows).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -25,7 +23,9 @@ from tracker.clicks.visitor import (
     referrer_host,
 )
 from tracker.clock import from_unix_micros
+from tracker.db import batch
 from tracker.db.driver import Connection
+from tracker.links import utm_rollup
 
 CLICK_COLUMNS = (
     "id", "link_id", "clicked_at", "referrer_host", "referrer", "user_agent", "device_type",
@@ -35,11 +35,10 @@ _PG_CLICK_TYPES = (
     "varchar", "bigint", "timestamptz", "varchar", "varchar", "varchar", "varchar",
     "varchar", "varchar", "boolean", "varchar", "varchar", "json", "varchar",
 )  # fmt: skip
-_COUNTS = ("clicks", "bot_clicks", "unique_visitors")
 _NEW_IDS = "ON CONFLICT DO NOTHING RETURNING id"
+_LINK_DAY = (("link_id", "bigint"), ("day", "date"))
+_LINK_MONTH = (("link_id", "bigint"), ("month", "date"))
 _NEW_VISITORS = "ON CONFLICT DO NOTHING RETURNING link_id, day"
-# SQLite allows 32766 bound parameters in one statement: 1024 rows of 14 columns fit.
-_SQLITE_ROWS = 1024
 
 
 @lru_cache(maxsize=1024)
@@ -92,71 +91,11 @@ def bot_flags(rows: Iterable[tuple[Any, ...]]) -> list[bool]:
     return [row[_IS_BOT] for row in rows]
 
 
-def _same_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return row
-
-
-def _padded(
-    rows: list[tuple[Any, ...]], filler: Callable[[tuple[Any, ...]], tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """``rows`` repeated at the end up to a power of two (at most _SQLITE_ROWS).
-
-    SQLite compiles each distinct statement text once and keeps it in the
-    connection's statement cache: a multi-row VALUES for every batch size ever
-    seen filled it with large programs (RSS grew ~8 MB/s under load). Padded,
-    there are ten shapes per table. The repeats change nothing: a repeated
-    click or visitor is a conflict that does nothing, and the rollup pads with
-    zero counts.
-    """
-    size = 1 << (len(rows) - 1).bit_length()
-    return rows + [filler(rows[-1])] * (size - len(rows))
-
-
-async def _sqlite_insert(
-    connection: Connection,
-    table: str,
-    columns: Sequence[str],
-    rows: list[tuple[Any, ...]],
-    on_conflict: str,
-    filler: Callable[[tuple[Any, ...]], tuple[Any, ...]] = _same_row,
-) -> list[tuple[Any, ...]]:
-    placeholders = "(" + ", ".join("?" * len(columns)) + ")"
-    found: list[tuple[Any, ...]] = []
-    for start in range(0, len(rows), _SQLITE_ROWS):
-        chunk = _padded(rows[start : start + _SQLITE_ROWS], filler)
-        sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-            + ", ".join([placeholders] * len(chunk))
-            + f" {on_conflict}"
-        )
-        # One round trip to the connection's thread: each one waits for the interpreter.
-        found += await connection.fetch(sql, [value for row in chunk for value in row])
-    return found
-
-
-async def _postgres_insert(
-    connection: Connection,
-    table: str,
-    columns: Sequence[str],
-    types: Sequence[str],
-    rows: list[tuple[Any, ...]],
-    on_conflict: str,
-) -> list[tuple[Any, ...]]:
-    arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start=1))
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {on_conflict}"
-    return await connection.fetch(sql, [list(values) for values in zip(*rows, strict=True)])
-
-
 async def insert_clicks(connection: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
     """Insert click rows (as `click_rows` makes them); the ids that were new."""
     if not rows:
         return set()
-    if connection.postgres:
-        found = await _postgres_insert(
-            connection, "clicks", CLICK_COLUMNS, _PG_CLICK_TYPES, rows, _NEW_IDS
-        )
-    else:
-        found = await _sqlite_insert(connection, "clicks", CLICK_COLUMNS, rows, _NEW_IDS)
+    found = await batch.insert(connection, "clicks", CLICK_COLUMNS, _PG_CLICK_TYPES, rows, _NEW_IDS)
     return {row[0] for row in found}
 
 
@@ -167,18 +106,14 @@ async def insert_visitors(
     if not visitors:
         return []
     columns = ("link_id", "day", "visitor_hash")
+    types = ("bigint", "date", "varchar")
     if connection.postgres:
-        found = await _postgres_insert(
-            connection,
-            "visitor_days",
-            columns,
-            ("bigint", "date", "varchar"),
-            visitors,
-            _NEW_VISITORS,
+        found = await batch.insert(
+            connection, "visitor_days", columns, types, visitors, _NEW_VISITORS
         )
         return [(int(link), day) for link, day in found]
     rows = [(link, day.isoformat(), seen) for link, day, seen in visitors]
-    found = await _sqlite_insert(connection, "visitor_days", columns, rows, _NEW_VISITORS)
+    found = await batch.insert(connection, "visitor_days", columns, types, rows, _NEW_VISITORS)
     return [(int(link), date.fromisoformat(day)) for link, day in found]
 
 
@@ -190,8 +125,9 @@ def _day_first(row: tuple[Any, ...]) -> tuple[Any, Any]:
 async def add_click_days(
     connection: Connection, counts: list[tuple[int, date, int, int, int]]
 ) -> None:
-    """Add (link, day, clicks, bot clicks, new visitors) to the rollup, days and months,
-    creating rows as needed.
+    """Add (link, day, clicks, bot clicks, new visitors) to the rollups, days and months, per
+    link and per the links' source, medium and campaign (`utm_rollup`), creating rows as
+    needed.
 
     The (link, day) pairs must be distinct. Written day by day, then link:
     concurrent writers (and `tracker rollup rebuild`, `tracker bots reclassify`)
@@ -204,31 +140,7 @@ async def add_click_days(
         month = months.setdefault((link_id, day.replace(day=1)), [0, 0, 0])
         for n, number in enumerate(numbers):
             month[n] += number
-    await _add_counts(connection, "click_days", "day", counts)
+    await batch.add_to_rollup(connection, "click_days", _LINK_DAY, counts)
     by_month = sorted(((*key, *numbers) for key, numbers in months.items()), key=_day_first)
-    await _add_counts(connection, "click_months", "month", by_month)
-
-
-async def _add_counts(
-    connection: Connection,
-    table: str,
-    period: str,
-    counts: list[tuple[Any, ...]],
-) -> None:
-    if not counts:
-        return
-    columns = ("link_id", period, *_COUNTS)
-    add = f"ON CONFLICT (link_id, {period}) DO UPDATE SET " + ", ".join(
-        f"{column} = {table}.{column} + excluded.{column}" for column in _COUNTS
-    )
-    if connection.postgres:
-        types = ("bigint", "date", "bigint", "bigint", "bigint")
-        await _postgres_insert(connection, table, columns, types, counts, add)
-        return
-    rows = [(link, day.isoformat(), *numbers) for link, day, *numbers in counts]
-    await _sqlite_insert(connection, table, columns, rows, add, filler=_no_clicks)
-
-
-def _no_clicks(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A rollup row that adds nothing to its (link, day) or (link, month)."""
-    return (row[0], row[1], 0, 0, 0)
+    await batch.add_to_rollup(connection, "click_months", _LINK_MONTH, by_month)
+    await utm_rollup.add(connection, counts)

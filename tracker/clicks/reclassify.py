@@ -20,12 +20,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, and_, delete, distinct, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.clicks import bulk, rollup
 from tracker.clicks.visitor import is_program, read_user_agent
 from tracker.clock import as_utc, unix_micros
 from tracker.db.engine import raw
-from tracker.models import Click, ClickDay, ClickMonth, VisitorDay
+from tracker.models import Click, ClickDay, VisitorDay
 
 BATCH = 2_000
 # id, link id, time, user agent, is_bot, visitor hash, bot signal
@@ -100,13 +101,26 @@ async def _apply(
         await raw(await session.connection()),
         [(*key, humans[key], -humans[key], 0) for key in keys],
     )
-    for link_id, day in keys:
-        await _recount_visitors(session, link_id, day, zone, today, lost.get((link_id, day), set()))
+    recounted = [
+        (link_id, day, 0, 0, await _recount_visitors(session, link_id, day, zone, today, lost))
+        for link_id, day in keys
+    ]
+    await bulk.add_click_days(
+        await raw(await session.connection()), [row for row in recounted if row[4]]
+    )
 
 
 async def _recount_visitors(
-    session: AsyncSession, link_id: int, day: date, zone: ZoneInfo, today: date, lost: set[str]
-) -> None:
+    session: AsyncSession,
+    link_id: int,
+    day: date,
+    zone: ZoneInfo,
+    today: date,
+    lost: dict[tuple[int, date], set[str]],
+) -> int:
+    """Count a (link, day)'s visitors again; how many more the rollup has to count (or fewer).
+
+    Keeps `visitor_days` right for the days it still holds."""
     start = datetime.combine(day, time(), zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
     human = (
@@ -119,14 +133,18 @@ async def _recount_visitors(
     uniques = (await session.execute(count)).scalar_one()
     rolled_up = (ClickDay.link_id == link_id, ClickDay.day == day)
     before = (await session.execute(select(ClickDay.unique_visitors).where(*rolled_up))).scalar()
-    await session.execute(update(ClickDay).where(*rolled_up).values(unique_visitors=uniques))
-    await session.execute(
-        update(ClickMonth)
-        .where(ClickMonth.link_id == link_id, ClickMonth.month == day.replace(day=1))
-        .values(unique_visitors=ClickMonth.unique_visitors + uniques - (before or 0))
-    )
-    if day < today - timedelta(days=1):
-        return  # visitor_days no longer holds this day (salts.py prunes it)
+    if day >= today - timedelta(days=1):  # visitor_days no longer holds older ones (salts.py)
+        await _list_visitors(session, link_id, day, human, lost.get((link_id, day), set()))
+    return int(uniques) - (before or 0)
+
+
+async def _list_visitors(
+    session: AsyncSession,
+    link_id: int,
+    day: date,
+    human: tuple[ColumnElement[bool], ...],
+    lost: set[str],
+) -> None:
     listed = select(Click.visitor_hash).where(*human).distinct()
     people = set((await session.execute(listed)).scalars())
     await bulk.insert_visitors(

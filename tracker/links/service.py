@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tracker.clock import utcnow
+from tracker.db.engine import raw
 from tracker.errors import LinkNotFound, SlugTaken, TrackerError, Unprocessable
-from tracker.links import repository, slugs
+from tracker.links import repository, slugs, utm_rollup
 from tracker.links.changes import record_changes
 from tracker.links.destinations import Policy
 from tracker.links.schemas import BulkCreate, LinkCreate, LinkRead, LinkUpdate
@@ -102,6 +103,8 @@ async def update_link(session: AsyncSession, slug: str, data: LinkUpdate, policy
             raise Unprocessable(f"{required} cannot be null")
     if "tags" in changes:
         link.tags = _retag(link.tags, changes.pop("tags") or [])
+    if any(field in changes for field in utm_rollup.FIELDS):  # before the link is written
+        await utm_rollup.move(await raw(await session.connection()), link.id, changes)
     if changes.get("max_clicks") is not None and link.max_clicks is None:
         link.clicks_reserved = await repository.human_clicks(session, link.id)
     for field, value in changes.items():

@@ -41,6 +41,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from tracker import timebuckets
 from tracker.clock import utcnow
 from tracker.db.engine import Dialect
+from tracker.links.utm_rollup import FIELDS as UTM_FIELDS
+from tracker.links.utm_rollup import NONE
 from tracker.models import (
     HAS_REFUNDS,
     REFUND_OF_ORDER,
@@ -52,6 +54,8 @@ from tracker.models import (
     Order,
     Refund,
     Spend,
+    UtmDay,
+    UtmMonth,
 )
 
 Dimension = Literal[
@@ -75,6 +79,7 @@ CLICK_COLUMNS: dict[str, Any] = {
     "country": Click.country,
 }
 TIME_DIMENSIONS = ("day", "week", "month")
+_BY_UTM = (None, "utm_source", "utm_medium", "utm_campaign", *TIME_DIMENSIONS)
 Expr = ColumnElement[Any] | InstrumentedAttribute[Any]
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -337,51 +342,73 @@ def _reading(first: date, last: date, today: date) -> _Reading:
     return _Reading((start, end) if start < end else None, added, subtracted)
 
 
-def _rollup(scope: Scope, first: date, last: date) -> Subquery:
-    """(link_id, day, counts) rows that add up to the days [first, last].
+def _by_utm(scope: Scope) -> bool:
+    """Whether the clicks add up from the rollup by source, medium and campaign: no key and
+    no filter finer than those (links/utm_rollup.py)."""
+    return scope.group_by in _BY_UTM and scope.link is None and scope.tag is None
 
-    Whole months come from `click_months`, as one row dated the month's first
+
+def _rollup(scope: Scope, first: date, last: date) -> Subquery:
+    """(keys, day, counts) rows that add up to the days [first, last].
+
+    Keyed by link, or by source, medium and campaign where those say enough
+    (`_by_utm`: a year by campaign, 20,000 links in 200 triples, reads 2,600
+    rows instead of 256,000, and 200 instead of 13,500 for an edge day). Whole
+    months come from the monthly table, as one row dated the month's first
     day, unless rows are days or weeks (a month is not cut in those); other
-    days from `click_days` (`_reading`). A year of 20,000 links: 240,000 rows
-    read instead of 7.3M.
+    days from the daily one (`_reading`).
     """
+    by_utm = _by_utm(scope)
     if scope.group_by in ("day", "week"):
         reading = _Reading(None, [(first, last)], [])
     else:
         reading = _reading(first, last, utcnow().astimezone(scope.zone).date())
-    parts: list[AnySelect] = [
-        select(
-            ClickDay.link_id,
-            ClickDay.day,
-            *((sign * column).label(column.key) for column in _COUNTS),
-        ).where(
-            ClickDay.day >= since, ClickDay.day <= until, *_chosen_links(scope, ClickDay.link_id)
-        )
+
+    def rows(table: Any, period: Any, sign: int, *where: ColumnElement[bool]) -> AnySelect:
+        if by_utm:
+            keys = [getattr(table, field) for field in UTM_FIELDS]
+            chosen = [
+                getattr(table, field) == value
+                for field, value in zip(UTM_FIELDS, _utm_filters(scope), strict=True)
+                if value is not None
+            ]
+        else:
+            keys, chosen = [table.link_id], _chosen_links(scope, table.link_id)
+        counts = [getattr(table, column.key) for column in _COUNTS]
+        return select(
+            *keys,
+            period.label("day"),
+            *(count if sign > 0 else (-count).label(count.key) for count in counts),
+        ).where(*where, *chosen)
+
+    day_table, month_table = (UtmDay, UtmMonth) if by_utm else (ClickDay, ClickMonth)
+    parts = [
+        rows(day_table, day_table.day, sign, day_table.day >= since, day_table.day <= until)
         for sign, spans in ((1, reading.added), (-1, reading.subtracted))
         for since, until in spans
     ]
     if reading.months is not None:
+        month = month_table.month
         parts.append(
-            select(
-                ClickMonth.link_id,
-                ClickMonth.month.label("day"),
-                *(getattr(ClickMonth, column.key) for column in _COUNTS),
-            ).where(
-                ClickMonth.month >= reading.months[0],
-                ClickMonth.month < reading.months[1],
-                *_chosen_links(scope, ClickMonth.link_id),
-            )
+            rows(month_table, month, 1, month >= reading.months[0], month < reading.months[1])
         )
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+
+
+def _utm_filters(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    return scope.utm_source, scope.utm_medium, scope.utm_campaign
 
 
 async def _rolled_up_clicks(
     session: AsyncSession, scope: Scope, first: date, last: date
 ) -> dict[Any, Totals]:
     days = _rollup(scope, first, last)
+    by_utm = _by_utm(scope)
     if scope.group_by in TIME_DIMENSIONS:
         kind = timebuckets.BUCKETS[scope.group_by]
         key: Expr = timebuckets.date_bucket(days.c.day, kind, scope.dialect)
+    elif by_utm:
+        key = func.nullif(days.c[scope.group_by], NONE) if scope.group_by else literal(None)
     else:
         if scope.dialect == "sqlite":
             # SQLite sorts to join and group: summing each link's rows first, the join meets
@@ -398,7 +425,7 @@ async def _rolled_up_clicks(
         key = _key(scope, days.c.link_id)
     key = key.label("key")
     query = select(key, *(func.sum(days.c[column.key]) for column in _COUNTS))
-    return await _click_rows(session, scope, query, key, days.c.link_id)
+    return await _click_rows(session, scope, query, key, None if by_utm else days.c.link_id)
 
 
 async def _raw_clicks(session: AsyncSession, scope: Scope) -> dict[Any, Totals]:
@@ -428,10 +455,12 @@ async def _click_rows(
     scope: Scope,
     query: AnySelect,
     key: Expr,
-    link_id: Expr,
+    link_id: Expr | None,
 ) -> dict[Any, Totals]:
-    """Join what the key and the filters need, group, and read (clicks, bots, visitors) rows."""
-    query = _join_links(scope, query, link_id)
+    """Join what the key and the filters need of the rows' links (none where they carry it
+    themselves), group, and read (clicks, bots, visitors) rows."""
+    if link_id is not None:
+        query = _join_links(scope, query, link_id)
     if scope.group_by is not None:
         query = query.group_by(*_grouping(scope, key))
     found: dict[Any, Totals] = {}

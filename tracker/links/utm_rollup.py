@@ -1,0 +1,106 @@
+"""Clicks by the links' source, medium and campaign, per day and per month.
+
+A year by campaign for 20,000 links read 256,000 rows of `click_months`, and
+13,500 of `click_days` for each edge day, only to add them up into 200
+campaigns. Links share far fewer (source, medium, campaign) triples than there
+are links: a campaign's posts differ by their content, not by where they run.
+`utm_days` and `utm_months` hold one row per triple and day or month, so that
+reports with no key or filter finer than these (totals, by source, medium or
+campaign, by day, week or month) read a row per triple, not per link.
+
+A link without a value in one of them is filed under '' (a UTM value is never
+empty), since a key column cannot be null on both databases.
+
+Written with `click_days` by everything that writes it (`add`, through the
+click writer's `bulk.add_click_days`, in the same transaction), and moved
+when a link's triple changes (`move`, in the change's transaction). Neither
+knows which triple a link has until it reads the link, and on PostgreSQL
+the two must not read it across each other: one advisory lock, shared by
+those adding (they never wait for each other) and taken alone by a move,
+puts every move wholly between two batches. SQLite writes one transaction at
+a time anyway. Rows are written in one order, period then triple, days before
+months, so that two writers never take each other's rows in reverse.
+
+Runs in the click writer's process too: the driver alone, no SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from tracker.db import batch
+from tracker.db.driver import Connection
+
+FIELDS = ("utm_source", "utm_medium", "utm_campaign")
+NONE = ""  # a triple's missing value, as stored
+_LOCK = 0x75746D5F726F6C6C  # "utm_roll"
+_DAY_KEYS = (("day", "date"), *((field, "varchar") for field in FIELDS))
+_MONTH_KEYS = (("month", "date"), *((field, "varchar") for field in FIELDS))
+
+Triple = tuple[str, str, str]
+Counts = tuple[int, date, int, int, int]  # link id, day, clicks, bot clicks, new visitors
+
+
+async def add(connection: Connection, counts: list[Counts]) -> None:
+    """Add what `click_days` was just given, (link, day, counts…), to the links' triples."""
+    if not counts:
+        return
+    if connection.postgres:
+        await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
+    triples = await _triples(connection, {link_id for link_id, *_ in counts})
+    await _add(connection, ((triples[link_id], day, numbers) for link_id, day, *numbers in counts))
+
+
+async def move(connection: Connection, link_id: int, changes: Mapping[str, str | None]) -> None:
+    """File a link's counts under its new triple: ``changes`` are the UTM fields about to be
+    written to it (others are ignored). Before the link is written: the triple it has is read
+    under the lock, so that two changes of one link at once each move from the right one."""
+    if connection.postgres:
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", [_LOCK])
+    before = (await _triples(connection, {link_id}))[link_id]
+    after: Triple = tuple(  # type: ignore[assignment]
+        (changes[field] or NONE) if field in changes else value
+        for field, value in zip(FIELDS, before, strict=True)
+    )
+    if after == before:
+        return
+    mark = "$1" if connection.postgres else "?"
+    rows = await connection.fetch(
+        f"SELECT day, {', '.join(batch.ROLLUP_COUNTS)} FROM click_days WHERE link_id = {mark}",
+        [link_id],
+    )
+    moved: list[tuple[Triple, date, list[int]]] = []
+    for stored, *numbers in rows:  # its months are its days summed (`bulk.add_click_days`)
+        day = stored if isinstance(stored, date) else date.fromisoformat(stored)
+        moved += [(before, day, [-n for n in numbers]), (after, day, numbers)]
+    await _add(connection, moved)
+
+
+async def _triples(connection: Connection, link_ids: Iterable[int]) -> dict[int, Triple]:
+    """Each link's (source, medium, campaign), '' for none."""
+    values = ", ".join(f"coalesce({field}, '{NONE}')" for field in FIELDS)
+    if connection.postgres:
+        sql = f"SELECT id, {values} FROM links WHERE id = ANY($1::bigint[])"
+        params: list[Any] = [sorted(link_ids)]
+    else:  # one parameter however many links (a rebuild's are all of them)
+        sql = f"SELECT id, {values} FROM links WHERE id IN (SELECT value FROM json_each(?))"
+        params = [json.dumps(sorted(link_ids))]
+    return {int(link_id): (source, medium, campaign) for link_id, source, medium, campaign in
+            await connection.fetch(sql, params)}  # fmt: skip
+
+
+async def _add(connection: Connection, counts: Iterable[tuple[Triple, date, list[int]]]) -> None:
+    """Sum counts by (day, triple) and (month, triple), and add them to the two tables."""
+    days: dict[tuple[date, str, str, str], list[int]] = {}
+    months: dict[tuple[date, str, str, str], list[int]] = {}
+    for triple, day, numbers in counts:
+        for sums, period in ((days, day), (months, day.replace(day=1))):
+            summed = sums.setdefault((period, *triple), [0, 0, 0])
+            for n, number in enumerate(numbers):
+                summed[n] += number
+    for table, keys, sums in (("utm_days", _DAY_KEYS, days), ("utm_months", _MONTH_KEYS, months)):
+        rows = [(*key, *numbers) for key, numbers in sorted(sums.items())]
+        await batch.add_to_rollup(connection, table, keys, rows)
