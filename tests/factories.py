@@ -158,7 +158,10 @@ async def assert_rollups_add_up(app: TrackerApp) -> None:
 
 
 def _stored(rows: list[Any], *keys: str) -> dict[tuple[Any, ...], list[int]]:
-    return {
-        tuple(getattr(row, key) for key in keys): [row.clicks, row.bot_clicks, row.unique_visitors]
-        for row in rows
-    }
+    """Rollup rows' counts by ``keys``, summed (a UTM row's parts, one per writer process)."""
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        summed = found.setdefault(tuple(getattr(row, key) for key in keys), [0, 0, 0])
+        for n, count in enumerate((row.clicks, row.bot_clicks, row.unique_visitors)):
+            summed[n] += count
+    return found

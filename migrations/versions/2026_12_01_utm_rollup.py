@@ -1,7 +1,8 @@
 """utm_days and utm_months: clicks by the links' source, medium and campaign.
 
 Filled from the per-link rollups, which already hold the days cut in the
-report's zone; a link without a value is filed under '' (links/utm_rollup.py).
+report's zone; a link without a value is filed under '', and all in part 0
+(links/utm_rollup.py).
 
 Revision ID: 2d7f4b9e1c68
 Revises: 9c5e1a7f3b86
@@ -31,14 +32,16 @@ def upgrade() -> None:
             table,
             sa.Column(period, sa.Date(), nullable=False),
             *(sa.Column(field, sa.String(length=200), nullable=False) for field in _FIELDS),
+            sa.Column("part", sa.SmallInteger(), nullable=False),
             *(sa.Column(count, sa.BigInteger(), nullable=False) for count in _COUNTS),
-            sa.PrimaryKeyConstraint(period, *_FIELDS, name=op.f(f"pk_{table}")),
+            sa.PrimaryKeyConstraint(period, *_FIELDS, "part", name=op.f(f"pk_{table}")),
             sqlite_with_rowid=False,
         )
         triple = ", ".join(f"coalesce(l.{field}, '')" for field in _FIELDS)
         op.execute(
-            f"INSERT INTO {table} ({period}, {', '.join(_FIELDS)}, {', '.join(_COUNTS)})"
-            f" SELECT r.{period}, {triple}, {', '.join(f'SUM(r.{count})' for count in _COUNTS)}"
+            f"INSERT INTO {table} ({period}, {', '.join(_FIELDS)}, part, {', '.join(_COUNTS)})"
+            f" SELECT r.{period}, {triple}, 0,"
+            f" {', '.join(f'SUM(r.{count})' for count in _COUNTS)}"
             f" FROM {source} r JOIN links l ON l.id = r.link_id"
             f" GROUP BY r.{period}, {triple} ORDER BY r.{period}, {triple}"
         )

@@ -21,12 +21,17 @@ puts every move wholly between two batches. SQLite writes one transaction at
 a time anyway. Rows are written in one order, period then triple, days before
 months, so that two writers never take each other's rows in reverse.
 
+On PostgreSQL each process adds to rows of its own (`part`, drawn once at
+random among 64): with one row per triple and day, every batch of two writers
+would wait for the other's commit. Reports sum the parts. SQLite has one part.
+
 Runs in the click writer's process too: the driver alone, no SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
@@ -37,8 +42,10 @@ from tracker.db.driver import Connection
 FIELDS = ("utm_source", "utm_medium", "utm_campaign")
 NONE = ""  # a triple's missing value, as stored
 _LOCK = 0x75746D5F726F6C6C  # "utm_roll"
-_DAY_KEYS = (("day", "date"), *((field, "varchar") for field in FIELDS))
-_MONTH_KEYS = (("month", "date"), *((field, "varchar") for field in FIELDS))
+_PARTS = 64
+_PART = random.randrange(_PARTS)  # this process's part on PostgreSQL
+_DAY_KEYS = (("day", "date"), *((field, "varchar") for field in FIELDS), ("part", "smallint"))
+_MONTH_KEYS = (("month", "date"), *((field, "varchar") for field in FIELDS), ("part", "smallint"))
 
 Triple = tuple[str, str, str]
 Counts = tuple[int, date, int, int, int]  # link id, day, clicks, bot clicks, new visitors
@@ -101,6 +108,7 @@ async def _add(connection: Connection, counts: Iterable[tuple[Triple, date, list
             summed = sums.setdefault((period, *triple), [0, 0, 0])
             for n, number in enumerate(numbers):
                 summed[n] += number
+    part = _PART if connection.postgres else 0
     for table, keys, sums in (("utm_days", _DAY_KEYS, days), ("utm_months", _MONTH_KEYS, months)):
-        rows = [(*key, *numbers) for key, numbers in sorted(sums.items())]
+        rows = [(*key, part, *numbers) for key, numbers in sorted(sums.items())]
         await batch.add_to_rollup(connection, table, keys, rows)
