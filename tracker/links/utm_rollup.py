@@ -58,7 +58,13 @@ async def add(connection: Connection, counts: list[Counts]) -> None:
     if connection.postgres:
         await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
     triples = await _triples(connection, {link_id for link_id, *_ in counts})
-    await _add(connection, ((triples[link_id], day, numbers) for link_id, day, *numbers in counts))
+    # A link that is not there (links are only ever marked deleted) has no triple: the reports
+    # by link columns file its clicks under none, as their join to links does.
+    unknown = (NONE, NONE, NONE)
+    await _add(
+        connection,
+        ((triples.get(link_id, unknown), day, numbers) for link_id, day, *numbers in counts),
+    )
 
 
 async def move(connection: Connection, link_id: int, changes: Mapping[str, str | None]) -> None:
