@@ -124,6 +124,12 @@ class Scope:
         return any((self.link, self.utm_source, self.utm_medium, self.utm_campaign, self.tag))
 
     @property
+    def utm_filters(self) -> dict[str, str]:
+        """The source, medium and campaign asked for, by field: the links' columns and the
+        UTM rollup's alike."""
+        return {field: value for field in UTM_FIELDS if (value := getattr(self, field)) is not None}
+
+    @property
     def past_retention(self) -> bool:
         """Whether the report needs raw clicks older than retention keeps: those grouped by
         a click's own column, or cut in a time zone the daily rollup was not cut in."""
@@ -183,15 +189,9 @@ def add_amounts(into: dict[str, int] | None, more: dict[str, int] | None) -> dic
 
 
 def _link_conditions(scope: Scope) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    for column, value in (
-        (Link.slug, scope.link),
-        (Link.utm_source, scope.utm_source),
-        (Link.utm_medium, scope.utm_medium),
-        (Link.utm_campaign, scope.utm_campaign),
-    ):
-        if value is not None:
-            conditions.append(column == value)
+    conditions = [LINK_COLUMNS[field] == value for field, value in scope.utm_filters.items()]
+    if scope.link is not None:
+        conditions.append(Link.slug == scope.link)
     if scope.tag is not None:
         # Its own alias: rows by tag join `link_tags` too, which would take this one's place.
         tagged = aliased(LinkTag)
@@ -348,7 +348,7 @@ def _by_utm(scope: Scope) -> bool:
     return scope.group_by in _BY_UTM and scope.link is None and scope.tag is None
 
 
-def _rollup(scope: Scope, first: date, last: date) -> Subquery:
+def _rollup(scope: Scope, first: date, last: date, *, by_utm: bool) -> Subquery:
     """(keys, day, counts) rows that add up to the days [first, last].
 
     Keyed by link, or by source, medium and campaign where those say enough
@@ -358,7 +358,6 @@ def _rollup(scope: Scope, first: date, last: date) -> Subquery:
     day, unless rows are days or weeks (a month is not cut in those); other
     days from the daily one (`_reading`).
     """
-    by_utm = _by_utm(scope)
     if scope.group_by in ("day", "week"):
         reading = _Reading(None, [(first, last)], [])
     else:
@@ -367,11 +366,7 @@ def _rollup(scope: Scope, first: date, last: date) -> Subquery:
     def rows(table: Any, period: Any, sign: int, *where: ColumnElement[bool]) -> AnySelect:
         if by_utm:
             keys = [getattr(table, field) for field in UTM_FIELDS]
-            chosen = [
-                getattr(table, field) == value
-                for field, value in zip(UTM_FIELDS, _utm_filters(scope), strict=True)
-                if value is not None
-            ]
+            chosen = [getattr(table, field) == value for field, value in scope.utm_filters.items()]
         else:
             keys, chosen = [table.link_id], _chosen_links(scope, table.link_id)
         counts = [getattr(table, column.key) for column in _COUNTS]
@@ -395,15 +390,11 @@ def _rollup(scope: Scope, first: date, last: date) -> Subquery:
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
 
 
-def _utm_filters(scope: Scope) -> tuple[str | None, str | None, str | None]:
-    return scope.utm_source, scope.utm_medium, scope.utm_campaign
-
-
 async def _rolled_up_clicks(
     session: AsyncSession, scope: Scope, first: date, last: date
 ) -> dict[Any, Totals]:
-    days = _rollup(scope, first, last)
     by_utm = _by_utm(scope)
+    days = _rollup(scope, first, last, by_utm=by_utm)
     if scope.group_by in TIME_DIMENSIONS:
         kind = timebuckets.BUCKETS[scope.group_by]
         key: Expr = timebuckets.date_bucket(days.c.day, kind, scope.dialect)
