@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import re
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,18 +41,6 @@ PAGES = {
 }
 
 
-def yardstick_ms() -> float:
-    """The median of five runs of a fixed piece of Python, like a page's own work."""
-    numbers = random.Random(7).sample(range(10**9), 200_000)
-    runs = []
-    for _ in range(5):
-        started = time.perf_counter()
-        sorted(numbers)
-        [f"{n / 100:.2f} EUR" for n in numbers]
-        runs.append((time.perf_counter() - started) * 1000)
-    return statistics.median(runs)
-
-
 async def time_pages(url: str, repeat: int, workdir: Path) -> dict[str, float]:
     medians = {}
     async with report_bench.running_app(url, workdir) as (http, raw):
@@ -73,9 +58,9 @@ def measure(
     urls: dict[str, str], repeat: int, workdir: Path
 ) -> tuple[dict[str, dict[str, float]], tuple[float, float]]:
     """Every page on every database, between two measures of the yardstick."""
-    before = yardstick_ms()
+    before = report_bench.yardstick_ms()
     results = {kind: asyncio.run(time_pages(url, repeat, workdir)) for kind, url in urls.items()}
-    return results, (before, yardstick_ms())
+    return results, (before, report_bench.yardstick_ms())
 
 
 def main() -> None:

@@ -13,7 +13,9 @@ how it grows from the smallest size to the largest.
 --year loads a shop that has run for a year: 20,000 links over 365 days, 20M
 clicks, about 200,000 orders, daily spend for 200 campaigns; and prints each
 question's median beside its target (PostgreSQL's; SQLite's is 2.5 times
-it), ending with one line: how many targets were met.
+it), ending with one line: how many targets were met. The targets are
+milliseconds on this machine at its usual speed, so it also prints the
+yardstick (a fixed piece of Python) timed before and after the questions.
 """
 
 from __future__ import annotations
@@ -126,6 +128,9 @@ class Shape:
 YEAR = Shape(links=20_000, campaigns=200, days=365)
 YEAR_CLICKS = 20_000_000
 SQLITE_SLACK = 2.5  # SQLite's target is PostgreSQL's times this
+# The targets are milliseconds on this machine at its usual speed, which drifts threefold
+# from day to day: `yardstick_ms` took this on 2026-11-30, a morning at that speed.
+USUAL_YARDSTICK = "87-93 ms"
 
 
 def year_questions(today: date) -> dict[str, tuple[str, float]]:
@@ -535,6 +540,18 @@ def timed_rounds(
     }
 
 
+def yardstick_ms() -> float:
+    """The median of five runs of a fixed piece of Python, like a page's own work."""
+    numbers = random.Random(7).sample(range(10**9), 200_000)
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        sorted(numbers)
+        [f"{n / 100:.2f} EUR" for n in numbers]
+        runs.append((time.perf_counter() - started) * 1000)
+    return statistics.median(runs)
+
+
 def year(args: argparse.Namespace, workdir: Path) -> None:
     """A year of data: every question's median beside its target, and how many were met."""
     if args.urls:
@@ -546,12 +563,18 @@ def year(args: argparse.Namespace, workdir: Path) -> None:
             build(targets, YEAR_CLICKS, YEAR)
         questions = year_questions(datetime.now(UTC).date())
         paths = {name: path for name, (path, _target) in questions.items()}
+        before = yardstick_ms()
         results = timed_rounds(
             {t.kind: t for t in targets}, args.rounds, args.repeat, workdir, paths
         )
+        after = yardstick_ms()
     finally:
         release(targets, workdir, keep=args.keep or bool(args.urls))
     print()
+    print(
+        f"yardstick (fixed Python work; lower is a faster machine, {USUAL_YARDSTICK} on a usual"
+        f" day): {before:.0f} ms before the questions, {after:.0f} ms after"
+    )
     print(f"{'database':<10} {'question':<28} {'median':>10} {'target':>10}")
     met = 0
     for kind, medians in results.items():
