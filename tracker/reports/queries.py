@@ -617,8 +617,11 @@ async def orders(session: AsyncSession, scope: Scope) -> tuple[dict[Any, Totals]
         totals.orders_by_currency[currency] = int(count)
         totals.revenue[currency] = int(amount)
         if key_gaps:  # a list from PostgreSQL, "1500,20250" from SQLite
-            text_gaps = isinstance(key_gaps, str)
-            gaps[row_key].extend(map(int, key_gaps.split(",")) if text_gaps else key_gaps)
+            if isinstance(key_gaps, str):
+                # Read as a JSON array: its C parser makes the ints in half the time of
+                # int() on each of split()'s strings (a year's 200,000 gaps: 40 -> 20 ms).
+                key_gaps = json.loads(f"[{key_gaps}]")
+            gaps[row_key].extend(key_gaps)
     for key_gaps in gaps.values():
         key_gaps.sort()  # in place: a year's 200,000 gaps copied as well cost 3-4 ms more
     return dict(found), {row_key: [key_gaps] for row_key, key_gaps in gaps.items()}
