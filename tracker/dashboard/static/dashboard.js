@@ -43,8 +43,25 @@ function livePreview() {
   show();
 }
 
+// A field's error, shown after a submit, goes once the field is changed: left there, it
+// reads as if the corrected value were still refused. The server checks again on submit.
+function clearedErrors() {
+  for (const field of document.querySelectorAll(".has-error")) {
+    const clear = () => {
+      field.classList.remove("has-error");
+      for (const input of field.querySelectorAll("[aria-invalid]")) {
+        input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-describedby");
+      }
+      for (const error of field.querySelectorAll(".error")) error.hidden = true;
+    };
+    field.addEventListener("input", clear, { once: true });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   copyButtons();
   confirmations();
   livePreview();
+  clearedErrors();
 });
