@@ -97,6 +97,9 @@ ORDER_COLUMNS = [
     "click_id",
     "landing_url",
     "link_id",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
     "attributed_click_id",
     "attribution",
     "ms_to_order",
@@ -308,9 +311,11 @@ def load(targets: list[Target], clicks: int, now: datetime, shape: Shape = Shape
     span = shape.days * 86400
     every_link = range(1, shape.links + 1)
     weights = [1 / (n**0.8) for n in every_link]  # a few posts go viral, most do not
+    link_rows = links(now, shape)
+    triples = {row[0]: row[3:6] for row in link_rows}  # an order keeps its link's
     for target in targets:
         target.make_partitions(start, now)
-        target.copy("links", LINK_COLUMNS, links(now, shape))
+        target.copy("links", LINK_COLUMNS, link_rows)
         target.copy("link_tags", ["link_id", "tag"], [(n, f"tag-{n % 25}") for n in every_link])
     order_id = 0
     pool = ThreadPoolExecutor(len(targets))
@@ -362,6 +367,7 @@ def load(targets: list[Target], clicks: int, now: datetime, shape: Shape = Shape
                         click_id,
                         None,
                         link_ids[n],
+                        *triples[link_ids[n]],
                         click_id,
                         "click",
                         round((placed - at) / timedelta(milliseconds=1)),

@@ -17,7 +17,7 @@ from tracker.clicks.record import ClickRecord, Query
 from tracker.clock import unix_micros
 from tracker.db.types import Base
 from tracker.links import utm_rollup
-from tracker.models import Click, ClickDay, ClickMonth, Link, UtmDay, UtmMonth
+from tracker.models import Click, ClickDay, ClickMonth, Link, Order, UtmDay, UtmMonth
 from tracker.server.dispatch import TrackerApp
 
 T = TypeVar("T")
@@ -133,9 +133,14 @@ async def count(app: TrackerApp, model: type[Base]) -> int:
 
 async def assert_rollups_add_up(app: TrackerApp) -> None:
     """`click_months` holds exactly `click_days` summed by month, `utm_days` and `utm_months`
-    the same summed by the links' source, medium and campaign as they are now; and there is
-    something to compare."""
+    the same summed by the links' source, medium and campaign as they are now; every order
+    keeps its link's source, medium and campaign as they are now; and there is something to
+    compare."""
     links = {link.id: link for link in await rows(app, Link)}
+    for order in await rows(app, Order):
+        link = links.get(order.link_id) if order.link_id is not None else None
+        kept = tuple(getattr(order, field) for field in utm_rollup.FIELDS)
+        assert kept == tuple(getattr(link, field, None) for field in utm_rollup.FIELDS), order.id
     by_month: dict[tuple[Any, ...], list[int]] = {}
     by_utm: dict[tuple[Any, ...], list[int]] = {}
     by_utm_month: dict[tuple[Any, ...], list[int]] = {}

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy import delete, text
 
-from tests import factories
+from tests import factories, platforms
 from tests.test_cli import tracker
 from tracker.clicks import bulk, rollup
 from tracker.config import Settings
-from tracker.db.driver import DriverDatabase
+from tracker.db.driver import Connection, DriverDatabase
 from tracker.db.engine import dialect_of
+from tracker.links import utm_rollup
 from tracker.main import create_app
-from tracker.models import ClickDay, Link, UtmDay
+from tracker.models import ClickDay, Link, Order, UtmDay
 from tracker.reports import queries, service
 from tracker.reports.queries import Scope
 from tracker.server.dispatch import TrackerApp
@@ -278,11 +280,14 @@ class TestUtmRollup:
     YEAR = (datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 
     async def test_a_links_counts_follow_its_source_medium_and_campaign(
-        self, app: TrackerApp, api: httpx.AsyncClient
+        self, app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClient
     ) -> None:
         spring = {"utm_source": "ig", "utm_medium": "social", "utm_campaign": "spring"}
         await factories.create_link(api, slug="c", **spring)
         await _clicks(app, api, moments=SEASON)
+        for link in await factories.rows(app, Link):  # orders keep their link's triple too
+            for n in (1, 4):
+                await _order(client, f"o{n}-{link.id}", f"c{n}-{link.id}", SEASON[n])
         await factories.assert_rollups_add_up(app)
         c_alone = replace(_scope(app, *self.YEAR, "UTC", None), link="c")
         (c_clicks,) = (await _both(app, c_alone))[0].values()
@@ -303,6 +308,10 @@ class TestUtmRollup:
         assert set(by_campaign) == {"summer", None}
         by_source = (await _both(app, _scope(app, *self.YEAR, "UTC", "utm_source")))[0]
         assert set(by_source) == {"ig", "fb", None}
+        async with app.runtime.sessionmaker() as session:
+            scope = _scope(app, *self.YEAR, "UTC", "utm_campaign")
+            orders, _gaps = await queries.orders(session, scope)
+        assert {key: totals.orders for key, totals in orders.items()} == {"summer": 2, None: 4}
 
     async def test_a_change_waits_for_the_batch_being_written(
         self, app: TrackerApp, api: httpx.AsyncClient, settings: Settings
@@ -313,19 +322,13 @@ class TestUtmRollup:
         await factories.create_link(api, slug="c", utm_campaign="spring")
         (link,) = await factories.rows(app, Link)
         day = date(2026, 11, 20)
+
+        async def batch(connection: Connection) -> None:
+            await bulk.add_click_days(connection, [(link.id, day, 5, 1, 3)])
+
+        await _changed_while(app, api, settings, batch)
         writer = DriverDatabase(settings.database_url)
         try:
-            async with writer.begin() as connection:
-                await bulk.add_click_days(connection, [(link.id, day, 5, 1, 3)])
-                change = asyncio.create_task(
-                    api.patch("/api/links/c", json={"utm_campaign": "summer"})
-                )
-                if connection.postgres:
-                    await factories.eventually(lambda: _waiting_for_the_lock(app))
-                else:  # the change waits for SQLite's one writer; give it time to be waiting
-                    await asyncio.sleep(0.2)
-                assert not change.done()
-            assert (await change).status_code == 200
             async with writer.begin() as connection:
                 await bulk.add_click_days(connection, [(link.id, day, 1, 0, 0)])
         finally:
@@ -337,6 +340,33 @@ class TestUtmRollup:
             for n, count in enumerate((row.clicks, row.bot_clicks, row.unique_visitors)):
                 summed[n] += count
         assert by_campaign == {"spring": [0, 0, 0], "summer": [6, 1, 3]}
+
+    async def test_a_change_waits_for_the_order_being_credited(
+        self,
+        app: TrackerApp,
+        api: httpx.AsyncClient,
+        client: httpx.AsyncClient,
+        settings: Settings,
+    ) -> None:
+        """An order credited with the link's old triple is committed before the link's orders
+        move (and so moves with them): without that, it would keep the old triple."""
+        await factories.create_link(api, slug="c", utm_campaign="spring")
+        (link,) = await factories.rows(app, Link)
+        await _order(client, "o1", None, "2026-11-20T08:00:00+00:00")  # credited to no link
+        (order,) = await factories.rows(app, Order)
+
+        async def credit(connection: Connection) -> None:
+            triple = await utm_rollup.credited(connection, link.id)
+            marks = [f"${n}" if connection.postgres else "?" for n in range(1, 6)]
+            await connection.execute(
+                f"UPDATE orders SET link_id = {marks[0]}, utm_source = {marks[1]},"
+                f" utm_medium = {marks[2]}, utm_campaign = {marks[3]} WHERE id = {marks[4]}",
+                [link.id, *triple, order.id],
+            )
+
+        await _changed_while(app, api, settings, credit)
+        (order,) = await factories.rows(app, Order)
+        assert (order.link_id, order.utm_campaign) == (link.id, "summer")
 
     async def _agree_with_the_raw_clicks(self, app: TrackerApp) -> None:
         dimensions: tuple[queries.Dimension | None, ...] = (
@@ -351,6 +381,45 @@ class TestUtmRollup:
                 )
                 rolled, raw = await _both(app, scope)
                 assert rolled == raw, (group_by, source, campaign)
+
+
+async def _changed_while(
+    app: TrackerApp,
+    api: httpx.AsyncClient,
+    settings: Settings,
+    write: Callable[[Connection], Awaitable[None]],
+) -> None:
+    """Link c's campaign changed to "summer" while ``write``'s transaction is open: the change
+    waits for its commit (PostgreSQL: on the UTM lock; SQLite: for its one writer)."""
+    writer = DriverDatabase(settings.database_url)
+    try:
+        async with writer.begin() as connection:
+            await write(connection)
+            change = asyncio.create_task(api.patch("/api/links/c", json={"utm_campaign": "summer"}))
+            if connection.postgres:
+                await factories.eventually(lambda: _waiting_for_the_lock(app))
+            else:  # give the change time to be waiting
+                await asyncio.sleep(0.2)
+            assert not change.done()
+        assert (await change).status_code == 200
+    finally:
+        await writer.close()
+
+
+async def _order(
+    client: httpx.AsyncClient, order_id: str, click_id: str | None, clicked: str
+) -> None:
+    """An order an hour after ``clicked``, credited to the link of the click it names."""
+    body = {
+        "order_id": order_id,
+        "amount": "10.00",
+        "currency": "EUR",
+        "occurred_at": (datetime.fromisoformat(clicked) + timedelta(hours=1)).isoformat(),
+        "status": "paid",
+        **({"click_id": click_id} if click_id else {}),
+    }
+    response = await platforms.generic(client, body)
+    assert response.json() == {"status": "accepted"}, response.text
 
 
 async def _waiting_for_the_lock(app: TrackerApp) -> bool:

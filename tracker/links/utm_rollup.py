@@ -13,11 +13,13 @@ empty), since a key column cannot be null on both databases.
 
 Written with `click_days` by everything that writes it (`add`, through the
 click writer's `bulk.add_click_days`, in the same transaction), and moved
-when a link's triple changes (`move`, in the change's transaction). Neither
-knows which triple a link has until it reads the link, and on PostgreSQL
-the two must not read it across each other: one advisory lock, shared by
-those adding (they never wait for each other) and taken alone by a move,
-puts every move wholly between two batches. SQLite writes one transaction at
+when a link's triple changes (`move`, in the change's transaction). An
+order keeps its link's triple too (`credited`, when it is credited), and a
+move moves it with the counts. None knows which triple a link has until it
+reads the link, and on PostgreSQL they must not read it across each other:
+one advisory lock, shared by those adding and crediting (they never wait
+for each other) and taken alone by a move, puts every move wholly between
+two batches, and between two orders' commits. SQLite writes one transaction at
 a time anyway. Rows are written in one order, period then triple, days before
 months, so that two writers never take each other's rows in reverse.
 
@@ -67,10 +69,21 @@ async def add(connection: Connection, counts: list[Counts]) -> None:
     )
 
 
+async def credited(connection: Connection, link_id: int) -> tuple[str | None, ...]:
+    """The (source, medium, campaign) an order credited to ``link_id`` keeps (None for none),
+    read under the shared lock, as a batch's triples are: a move of the link waits for the
+    order's commit and then moves it too."""
+    if connection.postgres:
+        await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
+    triple = (await _triples(connection, {link_id})).get(link_id, (NONE, NONE, NONE))
+    return tuple(value or None for value in triple)
+
+
 async def move(connection: Connection, link_id: int, changes: Mapping[str, str | None]) -> None:
-    """File a link's counts under its new triple: ``changes`` are the UTM fields about to be
-    written to it (others are ignored). Before the link is written: the triple it has is read
-    under the lock, so that two changes of one link at once each move from the right one."""
+    """File a link's counts and orders under its new triple: ``changes`` are the UTM fields
+    about to be written to it (others are ignored). Before the link is written: the triple it
+    has is read under the lock, so that two changes of one link at once each move from the
+    right one."""
     if connection.postgres:
         await connection.execute("SELECT pg_advisory_xact_lock($1)", [_LOCK])
     before = (await _triples(connection, {link_id}))[link_id]
@@ -80,6 +93,7 @@ async def move(connection: Connection, link_id: int, changes: Mapping[str, str |
     )
     if after == before:
         return
+    await _move_orders(connection, link_id, after)
     mark = "$1" if connection.postgres else "?"
     rows = await connection.fetch(
         f"SELECT day, {', '.join(batch.ROLLUP_COUNTS)} FROM click_days WHERE link_id = {mark}",
@@ -90,6 +104,16 @@ async def move(connection: Connection, link_id: int, changes: Mapping[str, str |
         day = stored if isinstance(stored, date) else date.fromisoformat(stored)
         moved += [(before, day, [-n for n in numbers]), (after, day, numbers)]
     await _add(connection, moved)
+
+
+async def _move_orders(connection: Connection, link_id: int, triple: Triple) -> None:
+    """The link's orders keep its new triple (`Order.utm_source`...)."""
+    marks = [f"${n}" if connection.postgres else "?" for n in range(1, 5)]
+    values = ", ".join(f"{field} = {mark}" for field, mark in zip(FIELDS, marks[:3], strict=True))
+    await connection.execute(
+        f"UPDATE orders SET {values} WHERE link_id = {marks[3]}",
+        [*(value or None for value in triple), link_id],
+    )
 
 
 async def _triples(connection: Connection, link_ids: Iterable[int]) -> dict[int, Triple]:

@@ -13,6 +13,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tracker.db.engine import raw
+from tracker.links import utm_rollup
 from tracker.links.utm import read_utm
 from tracker.models import Click, Order
 from tracker.orders import repository
@@ -22,9 +24,15 @@ _MILLISECOND = timedelta(milliseconds=1)
 _REQUIRED_UTM = ("utm_source", "utm_medium", "utm_campaign")
 
 
-def _credit(order: Order, rule: str, link_id: int | None, click: Click | None = None) -> str:
+async def _credit(
+    session: AsyncSession, order: Order, rule: str, link_id: int | None, click: Click | None = None
+) -> str:
     order.attribution = rule
     order.link_id = link_id
+    triple: tuple[str | None, ...] = (None, None, None)
+    if link_id is not None:
+        triple = await utm_rollup.credited(await raw(await session.connection()), link_id)
+    order.utm_source, order.utm_medium, order.utm_campaign = triple
     order.attributed_click_id = click.id if click else None
     order.ms_to_order = (
         round((order.occurred_at - click.clicked_at) / _MILLISECOND) if click else None
@@ -39,7 +47,7 @@ async def attribute(session: AsyncSession, order: Order, window: timedelta) -> s
     if order.click_id:
         click = await repository.click(session, order.click_id)
         if click is not None and -CLOCK_SKEW <= order.occurred_at - click.clicked_at <= window:
-            return _credit(order, "click", click.link_id, click)
+            return await _credit(session, order, "click", click.link_id, click)
 
     tags = read_utm(order.landing_url) if order.landing_url else {}
     if all(tags.get(field) for field in _REQUIRED_UTM):
@@ -48,16 +56,16 @@ async def attribute(session: AsyncSession, order: Order, window: timedelta) -> s
         }
         matches = await repository.links_with_utm(session, wanted)
         if len(matches) == 1:
-            return _credit(order, "utm", matches[0])
+            return await _credit(session, order, "utm", matches[0])
 
     if order.customer_hash:
         link_id = await repository.earlier_attributed_link(
             session, order, order.occurred_at - window
         )
         if link_id is not None:
-            return _credit(order, "customer", link_id)
+            return await _credit(session, order, "customer", link_id)
 
-    return _credit(order, "none", None)
+    return await _credit(session, order, "none", None)
 
 
 async def attribute_waiting(
