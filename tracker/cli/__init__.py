@@ -280,7 +280,8 @@ def stats(
 
 @rollup_app.command("rebuild")
 def rollup_rebuild() -> None:
-    """Recount the daily rollup from the raw clicks (after TRACKER_REPORT_TIMEZONE changed)."""
+    """Recount the rollups from the raw clicks (after TRACKER_REPORT_TIMEZONE changed) and re-file
+    the orders' source, medium and campaign from their links."""
     settings = settings_or_exit()
 
     async def run(session: AsyncSession) -> int:

@@ -1,6 +1,7 @@
 """`tracker rollup rebuild`: the daily and monthly rollups, per link and per UTM triple,
 recomputed from the raw clicks, e.g. after TRACKER_REPORT_TIMEZONE changed (the writer keeps
-them up to date otherwise: rollup.py)."""
+them up to date otherwise: rollup.py); and the orders' triples re-filed from their links, the
+repair for both after links were changed behind the app's back."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tracker import timebuckets
 from tracker.clicks import bulk
 from tracker.db.engine import dialect_of, raw
+from tracker.links import utm_rollup
 from tracker.models import Click, ClickDay, ClickMonth, UtmDay, UtmMonth, VisitorDay
 
 
@@ -26,6 +28,7 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo) -> int:
     """
     for table in (ClickDay, ClickMonth, UtmDay, UtmMonth, VisitorDay):
         await session.execute(delete(table))
+    await utm_rollup.refile_orders(await raw(await session.connection()))
     span = (
         await session.execute(select(func.min(Click.clicked_at), func.max(Click.clicked_at)))
     ).one()

@@ -106,6 +106,24 @@ async def move(connection: Connection, link_id: int, changes: Mapping[str, str |
     await _add(connection, moved)
 
 
+async def refile_orders(connection: Connection) -> None:
+    """Every credited order given its link's triple as the link has it now, for links changed
+    behind the app's back (by hand, a restore). Under the shared lock, as a batch: no move
+    runs across it."""
+    if connection.postgres:
+        await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
+    equal = "IS NOT DISTINCT FROM" if connection.postgres else "IS"  # nulls equal too
+    same = " AND ".join(f"links.{field} {equal} orders.{field}" for field in FIELDS)
+    values = ", ".join(
+        f"{field} = (SELECT links.{field} FROM links WHERE links.id = orders.link_id)"
+        for field in FIELDS
+    )
+    await connection.execute(
+        f"UPDATE orders SET {values} WHERE link_id IS NOT NULL AND NOT EXISTS"
+        f" (SELECT 1 FROM links WHERE links.id = orders.link_id AND {same})"
+    )
+
+
 async def _move_orders(connection: Connection, link_id: int, triple: Triple) -> None:
     """The link's orders keep its new triple (`Order.utm_source`...)."""
     marks = [f"${n}" if connection.postgres else "?" for n in range(1, 5)]
