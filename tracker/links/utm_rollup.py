@@ -50,6 +50,9 @@ _DAY_KEYS = (("day", "date"), *((field, "varchar") for field in FIELDS), ("part"
 _MONTH_KEYS = (("month", "date"), *((field, "varchar") for field in FIELDS), ("part", "smallint"))
 
 Triple = tuple[str, str, str]
+# A link that is not there (links are only ever marked deleted) has no triple: its clicks and
+# orders are filed under none, as the reports' join to links files them.
+_NO_TRIPLE: Triple = (NONE, NONE, NONE)
 Counts = tuple[int, date, int, int, int]  # link id, day, clicks, bot clicks, new visitors
 
 
@@ -60,12 +63,9 @@ async def add(connection: Connection, counts: list[Counts]) -> None:
     if connection.postgres:
         await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
     triples = await _triples(connection, {link_id for link_id, *_ in counts})
-    # A link that is not there (links are only ever marked deleted) has no triple: the reports
-    # by link columns file its clicks under none, as their join to links does.
-    unknown = (NONE, NONE, NONE)
     await _add(
         connection,
-        ((triples.get(link_id, unknown), day, numbers) for link_id, day, *numbers in counts),
+        ((triples.get(link_id, _NO_TRIPLE), day, numbers) for link_id, day, *numbers in counts),
     )
 
 
@@ -75,7 +75,7 @@ async def credited(connection: Connection, link_id: int) -> tuple[str | None, ..
     order's commit and then moves it too."""
     if connection.postgres:
         await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
-    triple = (await _triples(connection, {link_id})).get(link_id, (NONE, NONE, NONE))
+    triple = (await _triples(connection, {link_id})).get(link_id, _NO_TRIPLE)
     return tuple(value or None for value in triple)
 
 

@@ -476,17 +476,21 @@ def _order_rows(scope: Scope, query: AnySelect) -> AnySelect:
     return query
 
 
+def _utm_kept(scope: Scope) -> bool:
+    """Whether the key is a source, medium or campaign that the orders keep with them."""
+    return scope.group_by in UTM_FIELDS and _by_utm(scope)
+
+
 def _carried(scope: Scope) -> bool:
     """Whether an order carries the report's key itself: its day, its click's browser, or
     its link's source, medium or campaign, kept with it (`Order.utm_source`...)."""
-    own = scope.group_by in (*TIME_DIMENSIONS, *CLICK_COLUMNS)
-    return own or (scope.group_by in UTM_FIELDS and _by_utm(scope))
+    return scope.group_by in (*TIME_DIMENSIONS, *CLICK_COLUMNS) or _utm_kept(scope)
 
 
 def _order_key(scope: Scope) -> Expr:
     """The report's key of an order: its own source, medium or campaign where it says enough."""
-    if scope.group_by in UTM_FIELDS and _by_utm(scope):
-        return getattr(Order, scope.group_by)  # type: ignore[no-any-return]
+    if _utm_kept(scope):
+        return getattr(Order, str(scope.group_by))  # type: ignore[no-any-return]
     return _key(scope, Order.occurred_at)
 
 
