@@ -398,7 +398,7 @@ class TestTheWritersProcess:
         self, nice: str | None, policy: int, niceness: int, tmp_path: Path
     ) -> None:
         """By default SCHED_IDLE: a redirect waking up takes the processor from it at once
-        (README, Performance); a nice value instead when one is set."""
+        (bench/README.md); a nice value instead when one is set."""
         settings = {} if nice is None else {"click_writer_nice": nice}
         env = servers.environment(f"sqlite:///{tmp_path / 't.db'}", tmp_path, **settings)
         async with servers.running(env, tmp_path) as server:
@@ -435,9 +435,9 @@ class TestTheWritersProcess:
     async def test_it_writes_without_sqlalchemy_until_an_order_waits_for_a_click(
         self, app: TrackerApp, api: httpx.AsyncClient, client: httpx.AsyncClient, tmp_path: Path
     ) -> None:
-        """Each library below would be memory the writer's process keeps (README,
-        Performance): its settings come read, it serves no HTTP, the serving processes turn
-        its figures into metrics, and its statements go to the driver (db/driver.py). Only an
+        """Each library below would be memory the writer's process keeps (bench/README.md):
+        its settings come read, it serves no HTTP, the serving processes turn its figures
+        into metrics, and its statements go to the driver (db/driver.py). Only an
         order that waits for a click it writes loads SQLAlchemy, to credit it."""
         link_id = await _link_id(app, api)
         spool = tmp_path / "writer-process"

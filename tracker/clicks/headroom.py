@@ -12,7 +12,7 @@ while clicks keep coming (writer.py) and less than one core's worth of
 processor time went idle (half the machine's, on one core), the writer holds
 them back, for at most `TRACKER_CLICK_HOLD_SECONDS`: the journal keeps them on
 disk, and the redirects of a burst answer as fast as on an idle database
-(README, Performance).
+(bench/README.md).
 
 Read from /proc/stat, the whole machine's counters: where it cannot be read
 (not Linux), nothing is ever held.

@@ -179,8 +179,8 @@ def run_process(settings: WriterSettings, exit_with_parent: bool) -> None:
 def _lower_priority(nice: int | str) -> None:
     """``idle``: SCHED_IDLE, so that a redirect waking up takes the processor from the writer
     at once. A nice value alone, even 19, leaves the writer its slice: on SQLite, under the
-    redirect bench, 0.50 of the ceiling at nice 10 or 19, 0.60-0.61 at idle (README,
-    Performance). Threads started afterwards (aiosqlite's) inherit either."""
+    redirect bench, 0.50 of the ceiling at nice 10 or 19, 0.60-0.61 at idle
+    (bench/README.md). Threads started afterwards (aiosqlite's) inherit either."""
     with contextlib.suppress(OSError):  # a sandbox may refuse; the writer runs all the same
         if isinstance(nice, int):
             os.nice(nice)
