@@ -575,7 +575,9 @@ def year(args: argparse.Namespace, workdir: Path) -> None:
         )
         after = yardstick_ms()
     finally:
-        release(targets, workdir, keep=args.keep or bool(args.urls))
+        # Databases named by --urls belong to the run that kept them: only this run's
+        # directory (its journal) goes.
+        release([] if args.urls else targets, workdir, keep=args.keep)
     print()
     print(
         f"yardstick (fixed Python work; lower is a faster machine, {USUAL_YARDSTICK} on a usual"
