@@ -84,6 +84,10 @@ class Connection:
         self.driver = driver  # an aiosqlite or asyncpg connection
         self.postgres = postgres
 
+    def mark(self, n: int) -> str:
+        """The placeholder of the statement's n-th parameter (from 1)."""
+        return f"${n}" if self.postgres else "?"
+
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self.postgres:
             return [tuple(record) for record in await self.driver.fetch(sql, *params)]

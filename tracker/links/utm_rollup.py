@@ -60,8 +60,7 @@ async def add(connection: Connection, counts: list[Counts]) -> None:
     """Add what `click_days` was just given, (link, day, counts…), to the links' triples."""
     if not counts:
         return
-    if connection.postgres:
-        await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
+    await _share_lock(connection)
     triples = await _triples(connection, {link_id for link_id, *_ in counts})
     await _add(
         connection,
@@ -73,10 +72,8 @@ async def credited(connection: Connection, link_id: int) -> tuple[str | None, ..
     """The (source, medium, campaign) an order credited to ``link_id`` keeps (None for none),
     read under the shared lock, as a batch's triples are: a move of the link waits for the
     order's commit and then moves it too."""
-    if connection.postgres:
-        await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
-    triple = (await _triples(connection, {link_id})).get(link_id, _NO_TRIPLE)
-    return tuple(value or None for value in triple)
+    await _share_lock(connection)
+    return _kept((await _triples(connection, {link_id})).get(link_id, _NO_TRIPLE))
 
 
 async def move(connection: Connection, link_id: int, changes: Mapping[str, str | None]) -> None:
@@ -94,9 +91,9 @@ async def move(connection: Connection, link_id: int, changes: Mapping[str, str |
     if after == before:
         return
     await _move_orders(connection, link_id, after)
-    mark = "$1" if connection.postgres else "?"
     rows = await connection.fetch(
-        f"SELECT day, {', '.join(batch.ROLLUP_COUNTS)} FROM click_days WHERE link_id = {mark}",
+        f"SELECT day, {', '.join(batch.ROLLUP_COUNTS)} FROM click_days"
+        f" WHERE link_id = {connection.mark(1)}",
         [link_id],
     )
     moved: list[tuple[Triple, date, list[int]]] = []
@@ -110,8 +107,7 @@ async def refile_orders(connection: Connection) -> None:
     """Every credited order given its link's triple as the link has it now, for links changed
     behind the app's back (by hand, a restore). Under the shared lock, as a batch: no move
     runs across it."""
-    if connection.postgres:
-        await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
+    await _share_lock(connection)
     equal = "IS NOT DISTINCT FROM" if connection.postgres else "IS"  # nulls equal too
     same = " AND ".join(f"links.{field} {equal} orders.{field}" for field in FIELDS)
     values = ", ".join(
@@ -126,12 +122,23 @@ async def refile_orders(connection: Connection) -> None:
 
 async def _move_orders(connection: Connection, link_id: int, triple: Triple) -> None:
     """The link's orders keep its new triple (`Order.utm_source`...)."""
-    marks = [f"${n}" if connection.postgres else "?" for n in range(1, 5)]
-    values = ", ".join(f"{field} = {mark}" for field, mark in zip(FIELDS, marks[:3], strict=True))
+    values = ", ".join(f"{field} = {connection.mark(n)}" for n, field in enumerate(FIELDS, 1))
     await connection.execute(
-        f"UPDATE orders SET {values} WHERE link_id = {marks[3]}",
-        [*(value or None for value in triple), link_id],
+        f"UPDATE orders SET {values} WHERE link_id = {connection.mark(len(FIELDS) + 1)}",
+        [*_kept(triple), link_id],
     )
+
+
+def _kept(triple: Triple) -> tuple[str | None, ...]:
+    """A triple as an order keeps it: None for none, as the link's own columns hold it."""
+    return tuple(value or None for value in triple)
+
+
+async def _share_lock(connection: Connection) -> None:
+    """The lock's shared side, taken by all that read links' triples to write them elsewhere
+    (batches, credited orders, the re-filing): only a move waits for them."""
+    if connection.postgres:
+        await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", [_LOCK])
 
 
 async def _triples(connection: Connection, link_ids: Iterable[int]) -> dict[int, Triple]:

@@ -25,7 +25,7 @@ async def orders_waiting_for(
     orders than the attribution window (and the clocks' skew) cannot be credited to a new
     click."""
     since = utcnow() - window - CLOCK_SKEW
-    after = "$1" if connection.postgres else "?"
+    after = connection.mark(1)
     waiting = await connection.fetch(
         f"SELECT id, click_id FROM orders WHERE {WAITING_FOR_CLICK} AND occurred_at >= {after}",
         [since if connection.postgres else sqlite_time(since)],
