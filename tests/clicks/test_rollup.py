@@ -367,7 +367,7 @@ class TestUtmRollup:
 
         async def credit(connection: Connection) -> None:
             triple = await utm_rollup.credited(connection, link.id)
-            marks = [f"${n}" if connection.postgres else "?" for n in range(1, 6)]
+            marks = [connection.mark(n) for n in range(1, 6)]
             await connection.execute(
                 f"UPDATE orders SET link_id = {marks[0]}, utm_source = {marks[1]},"
                 f" utm_medium = {marks[2]}, utm_campaign = {marks[3]} WHERE id = {marks[4]}",
